@@ -1,0 +1,120 @@
+"""Mini-batches of encoded rows, cut by tensor slicing (no per-row Python work)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .space import EncodedData, FeatureSpace, as_long
+
+
+@dataclass
+class TabularBatch:
+    """One mini-batch: ``ids (B, n)`` int64, ``values (B, n)`` or None, ``bags (B, n_bag, L)`` or None,
+    ``y (B,)`` or None, and the :class:`FeatureSpace` they live in."""
+
+    ids: Tensor
+    values: Tensor | None
+    bags: Tensor | None
+    y: Tensor | None
+    space: FeatureSpace
+
+    @property
+    def num_rows(self) -> int:
+        return self.ids.size(0)
+
+    @property
+    def num_fields(self) -> int:
+        return self.ids.size(1)
+
+    def to(self, device) -> "TabularBatch":
+        move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+        return TabularBatch(move(self.ids), move(self.values), move(self.bags), move(self.y), self.space)
+
+    def to_graph(self, self_loops: bool = True):
+        """This batch as a PyG ``Batch`` of fully-connected field graphs (see :func:`fgraph.graph.field_graph`).
+
+        Nodes carry ``ids``, ``value`` and ``field``; multi-valued nodes also ``bag``. The embedding is a
+        model's job, so ``x`` is not set here.
+        """
+        from ..graph.field_graph import field_graph
+
+        B, n = self.ids.shape
+        node = {"ids": self.ids.reshape(B * n)}
+        if self.values is not None:
+            node["value"] = self.values.reshape(B * n)
+        if self.bags is not None:
+            # Bags sit on their own nodes; other nodes get a bag holding just their id.
+            L = self.bags.size(-1)
+            bag = torch.full((B, n, L), -1, dtype=self.bags.dtype, device=self.bags.device)
+            bag[..., 0] = self.ids
+            bag[:, self.space.bag_positions] = self.bags
+            node["bag"] = bag.reshape(B * n, L)
+        return field_graph(B, n, self_loops=self_loops, y=self.y, device=self.ids.device, **node)
+
+
+class FieldLoader:
+    """Iterate over an :class:`EncodedData` in mini-batches.
+
+    Each batch is a slice of the stored tensors (a random permutation's slice when ``shuffle=True``), so the
+    cost per batch does not grow with Python work per row.
+
+    Args:
+        data: the encoded table.
+        batch_size: rows per batch.
+        shuffle: draw a new permutation every epoch.
+        drop_last: drop a last, smaller batch.
+        seed: seeds the shuffling generator, so that the order of batches repeats exactly.
+        as_graph: yield PyG ``Batch`` objects of field graphs instead of :class:`TabularBatch`.
+        self_loops: with ``as_graph``, whether the field graphs have self-loops.
+        device: move every batch there.
+    """
+
+    def __init__(self, data: EncodedData, batch_size: int = 4096, shuffle: bool = False, drop_last: bool = False,
+                 seed: int | None = None, as_graph: bool = False, self_loops: bool = True, device=None):
+        if not isinstance(data, EncodedData):
+            raise TypeError(f"FieldLoader needs EncodedData (from FieldEncoder.transform), got {type(data).__name__}")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if len(data) == 0:
+            raise ValueError("cannot load batches from an empty table")
+        self.data = data
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.as_graph = as_graph
+        self.self_loops = self_loops
+        self.device = device
+        self.generator = torch.Generator()
+        self.generator.manual_seed(0 if seed is None else int(seed))
+
+    def __len__(self) -> int:
+        n = len(self.data)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.data)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        t = self.data.tensors()
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            if self.drop_last and stop - start < self.batch_size:
+                break
+            if order is None:
+                pick = lambda x: None if x is None else x[start:stop]  # noqa: E731
+            else:
+                idx = order[start:stop]
+                pick = lambda x: None if x is None else x.index_select(0, idx)  # noqa: E731
+            batch = TabularBatch(as_long(pick(t["ids"])), pick(t["values"]),
+                                 None if t["bags"] is None else as_long(pick(t["bags"])), pick(t["y"]),
+                                 self.data.space)
+            if self.device is not None:
+                batch = batch.to(self.device)
+            yield batch.to_graph(self.self_loops) if self.as_graph else batch
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])

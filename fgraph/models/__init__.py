@@ -1,0 +1,7 @@
+"""Models: each a short composition of the layers in :mod:`fgraph.nn`."""
+from .base import MODELS, CTRModel, OptimConfig, OptimizerSpec, build_model, register_model
+from .fm import FM
+from .lr import LogisticRegression
+
+__all__ = ["MODELS", "CTRModel", "OptimConfig", "OptimizerSpec", "build_model", "register_model", "FM",
+           "LogisticRegression"]

@@ -1,0 +1,115 @@
+r"""Field embeddings: the node features of the field graph."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..data.loader import TabularBatch
+from ..data.space import PAD, UNKNOWN, FeatureSpace
+
+
+class FieldEmbedding(nn.Module):
+    r"""Embeds every field of a batch into a ``(B, n, d)`` tensor.
+
+    .. math::
+        \mathbf{e}_f = v_f \, \mathbf{E}[o_f + x_f]
+
+    with one table :math:`\mathbf{E}` for all fields, per-field offsets :math:`o_f`, the field-local id
+    :math:`x_f` and the multiplier :math:`v_f` (the scaled value of a numeric field, 1 otherwise). A
+    multi-valued field is the mean of its tokens' rows. With ``dim=1`` this is the linear (first-order) term
+    of FM-style models.
+
+    Rows of the *unknown* id start at zero: a value never seen in training then contributes nothing, and as
+    no training row ever selects them they stay zero.
+
+    Args:
+        space: the :class:`~fgraph.data.FeatureSpace` of the encoder.
+        dim: embedding size ``d``.
+        field_dims: optional ``{field: size}``; those fields get a table of their own size, projected to
+            ``d`` by a bias-free linear map (mixed-dimension embeddings). Fields of equal size share a table.
+        init_std: standard deviation of the normal initialisation; ``None`` uses Xavier-uniform.
+
+    Shapes:
+        - **input:** a :class:`~fgraph.data.TabularBatch` (``ids (B, n)``, ``values (B, n)``,
+          ``bags (B, n_bag, L)``)
+        - **output:** ``(B, n, d)``
+    """
+
+    def __init__(self, space: FeatureSpace, dim: int, field_dims: dict[str, int] | None = None,
+                 init_std: float | None = None):
+        super().__init__()
+        if dim < 1:
+            raise ValueError(f"embedding dim must be >= 1, got {dim}")
+        field_dims = dict(field_dims or {})
+        unknown = [f for f in field_dims if f not in space.names]
+        if unknown:
+            raise KeyError(f"field_dims names fields that do not exist: {unknown} (fields: {space.names})")
+        self.space, self.dim, self.field_dims, self.init_std = space, dim, field_dims, init_std
+        sizes = [field_dims.get(name, dim) for name in space.names]
+        self.group_sizes = sorted(set(sizes), key=lambda s: (s != dim, s))
+        self.tables = nn.ModuleList()
+        self.projections = nn.ModuleList()
+        for g, size in enumerate(self.group_sizes):
+            pos = [k for k, s in enumerate(sizes) if s == size]
+            cards = torch.tensor([space.cardinalities[k] for k in pos])
+            offsets = torch.cat([torch.zeros(1, dtype=torch.long), cards.cumsum(0)[:-1]])
+            self.register_buffer(f"positions_{g}", torch.tensor(pos, dtype=torch.long), persistent=False)
+            self.register_buffer(f"offsets_{g}", offsets, persistent=False)
+            self.tables.append(nn.Embedding(int(cards.sum()), size))
+            self.projections.append(nn.Identity() if size == dim else nn.Linear(size, dim, bias=False))
+        bag_pos = space.bag_positions
+        self.register_buffer("bag_positions", torch.tensor(bag_pos, dtype=torch.long), persistent=False)
+        self.has_values = bool(space.scaled_positions)
+        self.reset_parameters()
+
+    @property
+    def weight(self) -> Tensor:
+        """The table of the main group (all fields, unless ``field_dims`` gives some their own size)."""
+        return self.tables[0].weight
+
+    def reset_parameters(self) -> None:
+        for g, table in enumerate(self.tables):
+            if self.init_std is None:
+                nn.init.xavier_uniform_(table.weight)
+            else:
+                nn.init.normal_(table.weight, std=self.init_std)
+            with torch.no_grad():
+                table.weight[getattr(self, f"offsets_{g}") + UNKNOWN] = 0.0
+        for proj in self.projections:
+            if isinstance(proj, nn.Linear):
+                proj.reset_parameters()
+
+    def _group(self, g: int, ids: Tensor, bags: Tensor | None) -> Tensor:
+        positions, offsets = getattr(self, f"positions_{g}"), getattr(self, f"offsets_{g}")
+        table = self.tables[g]
+        single = len(self.group_sizes) == 1
+        local = ids if single else ids[:, positions]
+        out = table(local + offsets)
+        if bags is not None and self.bag_positions.numel():
+            # Bag slot b holds node bag_positions[b]; find the bag nodes in this group.
+            in_group = torch.isin(self.bag_positions, positions)
+            if bool(in_group.any()):
+                bag_nodes = self.bag_positions[in_group]
+                tokens = bags[:, in_group]                                     # (B, nb, L)
+                where = bag_nodes if single else torch.searchsorted(positions, bag_nodes)
+                mask = (tokens != PAD).unsqueeze(-1)
+                rows = table(tokens.clamp(min=0) + offsets[where].view(1, -1, 1))   # (B, nb, L, s)
+                pooled = (rows * mask).sum(2) / mask.sum(2).clamp(min=1)
+                out = out.index_copy(1, where, pooled)
+        return self.projections[g](out)
+
+    def forward(self, batch: TabularBatch) -> Tensor:
+        ids, bags = batch.ids, batch.bags
+        if len(self.group_sizes) == 1:
+            out = self._group(0, ids, bags)
+        else:
+            parts = [self._group(g, ids, bags) for g in range(len(self.group_sizes))]
+            order = torch.cat([getattr(self, f"positions_{g}") for g in range(len(parts))])
+            out = torch.cat(parts, dim=1)[:, torch.argsort(order)]
+        if self.has_values and batch.values is not None:
+            out = out * batch.values.unsqueeze(-1)
+        return out
+
+    def __repr__(self) -> str:
+        extra = f", field_dims={self.field_dims}" if self.field_dims else ""
+        return f"{type(self).__name__}(fields={self.space.num_fields}, ids={self.space.num_ids}, dim={self.dim}{extra})"
