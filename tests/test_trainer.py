@@ -1,0 +1,174 @@
+"""The training engine: seeding, early stopping, checkpoints and resume, optimisers, labels."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fgraph.data import FieldEncoder, Schema, categorical
+from fgraph.models import FM, CTRModel, LogisticRegression, OptimizerSpec
+from fgraph.train import Trainer, TrainConfig, load_checkpoint, seed_everything
+from fgraph.nn import FieldLinear
+
+
+def planted_frame(n=6000, seed=0):
+    """Label = XOR-like interaction of fields a and b, plus a main effect of c; d is noise."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({k: rng.integers(0, 6, n) for k in "abcd"})
+    logit = 2.5 * np.where((df.a % 2) == (df.b % 2), 1.0, -1.0) + 0.5 * (df.c - 2.5)
+    df["label"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return df
+
+
+@pytest.fixture(scope="module")
+def data():
+    df = planted_frame()
+    schema = Schema(tuple(categorical(c) for c in "abcd"), label="label")
+    enc = FieldEncoder(schema).fit(df[:4000])
+    return enc, enc.transform(df[:4000]), enc.transform(df[4000:5000]), enc.transform(df[5000:])
+
+
+def fit(model_cls, data, seed=0, **kw):
+    enc, train, valid, _ = data
+    seed_everything(seed)
+    model = model_cls(enc.space_) if model_cls is LogisticRegression else model_cls(enc.space_, embed_dim=4)
+    cfg = dict(epochs=3, batch_size=256, lr=0.01, progress=False, seed=seed)
+    cfg.update(kw)
+    return Trainer(model, TrainConfig(**cfg), encoder=enc).fit(train, valid)
+
+
+def test_cpu_run_repeats_exactly_with_the_same_seed(data):
+    a, b = fit(FM, data), fit(FM, data)
+    for (ka, va), (kb, vb) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+    assert [h["train_loss"] for h in a.history] == [h["train_loss"] for h in b.history]
+    c = fit(FM, data, seed=1)
+    assert not torch.equal(a.model.embedding.weight, c.model.embedding.weight)
+
+
+def test_fm_learns_the_planted_interaction_that_lr_cannot(data):
+    test = data[3]
+    fm = fit(FM, data, epochs=10).evaluate(test)["auc"]
+    lr = fit(LogisticRegression, data, epochs=10).evaluate(test)["auc"]
+    assert fm > 0.85
+    assert fm > lr + 0.1
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(data):
+    # A learning rate this large makes validation AUC wander: training must stop within patience of the
+    # best epoch, and the weights at the end must be those of the best epoch.
+    t = fit(FM, data, epochs=30, lr=0.3, patience=2)
+    aucs = [h["valid_auc"] for h in t.history]
+    best = int(np.argmax(aucs))
+    assert t.best_epoch == best + 1
+    assert len(aucs) <= best + 1 + 2
+    if len(aucs) < 30:
+        assert len(aucs) == best + 1 + 2
+    assert t.evaluate(data[2])["auc"] == pytest.approx(aucs[best], abs=1e-9)
+
+
+def test_checkpoint_resume_continues_exactly(data, tmp_path):
+    enc, train, valid, _ = data
+
+    def trainer(run_dir, epochs):
+        seed_everything(0)
+        model = FM(enc.space_, embed_dim=4)
+        return Trainer(model, TrainConfig(epochs=epochs, batch_size=256, lr=0.01, progress=False, patience=10),
+                       encoder=enc, run_dir=run_dir)
+
+    straight = trainer(tmp_path / "a", 3).fit(train, valid)
+    trainer(tmp_path / "b", 1).fit(train, valid)
+    resumed = trainer(tmp_path / "b", 3).fit(train, valid, resume=True)
+    assert resumed.epoch == 3 and len(resumed.history) == 3
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    # The checkpoint loads with weights_only=True and holds what a run needs to continue or be scored.
+    state = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert {"model_state", "optimizers", "encoder", "config", "epoch"} <= set(state)
+    assert not list((tmp_path / "b").glob("*.tmp")) and not list((tmp_path / "b").glob(".*.tmp"))
+
+
+def test_resume_without_checkpoint_and_from_another_schema_fail_clearly(data, tmp_path):
+    enc, train, valid, _ = data
+    model = FM(enc.space_, embed_dim=4)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        Trainer(model, TrainConfig(epochs=1, progress=False), run_dir=tmp_path / "none").fit(train, valid, resume=True)
+    Trainer(model, TrainConfig(epochs=1, progress=False), encoder=enc, run_dir=tmp_path / "r").fit(train, valid)
+    other = planted_frame().rename(columns={"d": "e"})
+    enc2 = FieldEncoder(Schema(tuple(categorical(c) for c in "abce"), label="label")).fit(other)
+    model2 = FM(enc2.space_, embed_dim=4)
+    with pytest.raises(ValueError, match="different schema"):
+        Trainer(model2, TrainConfig(epochs=2, progress=False), run_dir=tmp_path / "r").fit(
+            enc2.transform(other), resume=True)
+
+
+def test_model_and_data_from_different_encoders_are_refused(data):
+    enc, train, _, _ = data
+    small = FieldEncoder(Schema((categorical("a"),), label="label")).fit(planted_frame())
+    with pytest.raises(ValueError, match="different schema"):
+        Trainer(FM(small.space_), TrainConfig(progress=False)).fit(train)
+
+
+def test_non_binary_labels_are_refused_for_classification(data):
+    enc, train, _, _ = data
+    df = planted_frame()
+    df["label"] = df["label"] * 2 - 1   # ±1
+    with pytest.raises(ValueError, match=r"label column 'label'.*0/1.*regression"):
+        Trainer(FM(enc.space_), TrainConfig(progress=False)).fit(enc.transform(df))
+
+
+def test_regression_protocol_clips_predictions_to_label_range(data):
+    enc, _, _, _ = data
+    df = planted_frame()
+    df["label"] = df["label"] * 2.0 - 1.0
+    train, valid = enc.transform(df[:4000]), enc.transform(df[4000:5000])
+    seed_everything(0)
+    t = Trainer(FM(enc.space_, embed_dim=4), TrainConfig(task="regression", epochs=3, lr=0.01, batch_size=256,
+                                                         progress=False)).fit(train, valid)
+    assert t.config.monitor == "rmse" and t.clip_range == (-1.0, 1.0)
+    pred = np.clip(t.predict(valid), -1, 1)
+    expected = float(np.sqrt(np.mean((pred - valid.y.numpy()) ** 2)))
+    assert t.evaluate(valid)["rmse"] == pytest.approx(expected, rel=1e-6)
+    assert expected < 1.0   # better than predicting 0
+
+
+def test_optimizer_choice_and_embedding_weight_decay(data):
+    enc, train, _, _ = data
+    t = Trainer(FM(enc.space_), TrainConfig(optimizer="Adagrad", embedding_weight_decay=1e-4, weight_decay=0.0,
+                                            progress=False))
+    opt = t.optimizers[0].optimizer
+    assert isinstance(opt, torch.optim.Adagrad)
+    groups = {g["name"]: g for g in opt.param_groups}
+    emb_ids = {id(p) for p in groups["embedding"]["params"]}
+    assert groups["embedding"]["weight_decay"] == 1e-4
+    assert id(t.model.embedding.weight) in emb_ids and id(t.model.linear.bias) not in emb_ids
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        Trainer(FM(enc.space_), TrainConfig(optimizer="nope", progress=False))
+
+
+class TwoLevelModel(CTRModel):
+    """A model with a parameter stepped on validation batches, as bilevel search does."""
+
+    def __init__(self, space):
+        super().__init__(space)
+        self.linear = FieldLinear(space)
+        self.arch = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch):
+        return self.linear(batch) + self.arch
+
+    def configure_optimizers(self, cfg):
+        weights = [p for n, p in self.named_parameters() if n != "arch"]
+        return [OptimizerSpec(torch.optim.Adam(weights, lr=cfg.lr), "train", "weights"),
+                OptimizerSpec(torch.optim.SGD([self.arch], lr=0.5), "valid", "arch")]
+
+
+def test_optimizers_stepping_on_validation_batches(data):
+    enc, train, valid, _ = data
+    df = planted_frame(seed=3)
+    df["label"] = 1   # validation labels all 1: the arch bias can only be pushed up by validation steps
+    valid_ones = enc.transform(df)
+    model = TwoLevelModel(enc.space_)
+    Trainer(model, TrainConfig(epochs=1, batch_size=500, progress=False, monitor="logloss")).fit(train, valid_ones)
+    assert float(model.arch.detach()) > 0.5
+    with pytest.raises(ValueError, match="validation"):
+        Trainer(TwoLevelModel(enc.space_), TrainConfig(epochs=1, progress=False)).fit(train)
