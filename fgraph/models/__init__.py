@@ -5,3 +5,7 @@ from .lr import LogisticRegression
 
 __all__ = ["MODELS", "CTRModel", "OptimConfig", "OptimizerSpec", "build_model", "register_model", "FM",
            "LogisticRegression"]
+from .field_graph_model import FieldGraphModel  # noqa: E402
+from .graphfm import GraphFM  # noqa: E402
+
+__all__ += ["FieldGraphModel", "GraphFM"]

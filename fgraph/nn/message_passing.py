@@ -51,12 +51,25 @@ def edge_softmax(src: Tensor, index: Tensor | DenseAdj, ptr: Tensor | None = Non
 class FieldMessagePassing(MessagePassing):
     """``MessagePassing`` whose ``propagate`` also accepts a :class:`~fgraph.graph.DenseAdj`."""
 
+    def _set_jittable_templates(self, raise_on_error: bool = False) -> None:
+        # PyG compiles a TorchScript-friendly propagate/edge_updater per subclass and installs it on the
+        # subclass, which would shadow the dispatch below. fgraph layers are not scripted, so skip it.
+        return None
+
     def propagate(self, edge_index, size=None, **kwargs: Any) -> Tensor:
         if isinstance(edge_index, DenseAdj):
             if self._dense_path_applies():
                 return self._propagate_dense(edge_index, kwargs)
             edge_index = edge_index.edge_index
         return super().propagate(edge_index, size=size, **kwargs)
+
+    def edge_updater(self, edge_index, size=None, **kwargs: Any) -> Tensor:
+        """PyG's ``edge_updater``; with a :class:`DenseAdj`, ``edge_update`` runs on dense tensors and the
+        result comes back in the flat edge order ``(E, ...)`` (a view of the dense ``(B, n, k, ...)``)."""
+        if isinstance(edge_index, DenseAdj):
+            args = self._dense_args(self.inspector.get_param_names("edge_update"), edge_index, kwargs)
+            return edge_index.flatten_edges(self.edge_update(**args))
+        return super().edge_updater(edge_index, size=size, **kwargs)
 
     def _dense_path_applies(self) -> bool:
         return (isinstance(self.aggr, str) and self.aggr in _DENSE_AGGRS and self.flow == "source_to_target"

@@ -1,0 +1,63 @@
+"""What the graph heads (GraphFM, Fi-GNN, FIVES) share: embed, propagate on the field graph, read out."""
+from __future__ import annotations
+
+from typing import Callable
+
+import networkx as nx
+import pandas as pd
+from torch import Tensor
+
+from ..data.loader import TabularBatch
+from ..export.graphs import LayerRecord, edge_weight_summary, instance_graphs
+from ..nn.readout import FieldReadout
+from .base import CTRModel
+
+
+class FieldGraphModel(CTRModel):
+    """Base of the models whose interaction layers run on the field graph.
+
+    A subclass builds its layers and ``self.readout`` (a :class:`~fgraph.nn.FieldReadout`) and implements
+    :meth:`propagate`, which returns the node states of every layer (and, when asked, what each layer
+    decided, for export).
+    """
+
+    readout: FieldReadout
+
+    def propagate(self, batch: TabularBatch, record: bool = False) -> tuple[list[Tensor], list[LayerRecord]]:
+        """Node states ``[(B, n, d_l), ...]`` of every layer, and the layers' records if ``record``."""
+        raise NotImplementedError
+
+    def forward(self, batch: TabularBatch) -> Tensor:
+        return self.readout(self.propagate(batch)[0])
+
+    def loss(self, batch: TabularBatch, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+        return self.readout.loss(self.propagate(batch)[0], batch.y, loss_fn)
+
+    def interaction_graphs(self, batch: TabularBatch, encoder=None) -> list[list[nx.DiGraph]]:
+        """``graphs[b][layer]``: the interaction graph the model used for instance ``b`` at each layer.
+
+        Nodes are named by field; with the fitted ``encoder`` they carry the instance's decoded ``value``
+        (otherwise its id). Edge ``j -> i`` carries the layer's edge attributes (see :meth:`propagate`).
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            _, records = self.propagate(batch, record=True)
+        finally:
+            self.train(was_training)
+        names = self.space.names
+        ids = batch.ids.cpu().tolist()
+        if encoder is not None:
+            values = [[encoder.value_of(name, i) for name, i in zip(names, row)] for row in ids]
+        else:
+            values = ids
+        return instance_graphs(records, names, values)
+
+    def interaction_summary(self, batches, attr: str | None = None) -> list[pd.DataFrame]:
+        """Mean edge weight of every field pair over ``batches`` (e.g. a FieldLoader), one frame per layer."""
+        was_training = self.training
+        self.eval()
+        try:
+            return edge_weight_summary(batches, lambda b: self.propagate(b, record=True)[1], self.space.names, attr)
+        finally:
+            self.train(was_training)

@@ -1,0 +1,100 @@
+"""GraphFM: graph factorisation machine (Wu et al.)."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from torch import nn
+
+from ..data.loader import TabularBatch
+from ..data.space import FeatureSpace
+from ..export.graphs import LayerRecord
+from ..graph.adjacency import DenseAdj
+from ..graph.field_graph import to_dense
+from ..nn.edge_scorer import EdgeScorer
+from ..nn.embedding import FieldEmbedding
+from ..nn.interaction_attention import InteractionAttention
+from ..nn.readout import FieldReadout
+from ..nn.topk_edges import TopKEdges
+from .base import register_model
+from .field_graph_model import FieldGraphModel
+
+
+@register_model("graphfm")
+class GraphFM(FieldGraphModel):
+    r"""GraphFM. Layer :math:`k` scores every field pair (Eq. 7), keeps the :math:`m_k` best neighbours of
+    each field (Eq. 8–9) and aggregates the kept interactions with multi-head attention (Eq. 10–14); the
+    readout concatenates all layers, averages over fields and projects (Eq. 15–17).
+
+    Args:
+        space: the encoder's feature space.
+        embed_dim: embedding size ``d`` (16 in the paper).
+        neighbours: :math:`[m_1, \dots, m_K]`, neighbours kept per field at each layer (the number of layers
+            is its length). Default ``[n, ceil(n/2), ceil(n/4)]`` (``[7, 4, 2]`` for 7 fields).
+        heads: attention heads (2 in the paper; 1 is the "-M" ablation).
+        hidden_dim: output size per head (default ``embed_dim``).
+        concat_heads: concatenate heads (Eq. 13) or average them (Eq. 14).
+        select: learn and sample edges; False is the "-S" ablation (every edge kept, no edge weights).
+        interaction: aggregate :math:`e_i \odot e_j`; False is the "-I" ablation (neighbour features).
+        predict_layer: read out only this layer (0-based; the "-K i" ablation). Default: all layers.
+        topk_mode: ``"hard"`` (the paper: dropped edges leave the softmax) or ``"soft"`` (the authors' code:
+            dropped edges keep attention logit 0; the scores then multiply the logits).
+        scorer_hidden: hidden width of the edge scorer.
+        negative_slope: of the attention LeakyReLU.
+        residual, layer_norm: the authors' code's residual and LayerNorm in each layer.
+        dropout: on the attention weights.
+        self_loops: whether a field interacts with itself (the authors' code includes ``j = i``).
+        readout, readout_per_layer: options of the shared :class:`~fgraph.nn.FieldReadout`.
+    """
+
+    def __init__(self, space: FeatureSpace, embed_dim: int = 16, neighbours: Sequence[int] | None = None,
+                 heads: int = 2, hidden_dim: int | None = None, concat_heads: bool = True, select: bool = True,
+                 interaction: bool = True, predict_layer: int | None = None, topk_mode: str = "hard",
+                 scorer_hidden: int = 16, negative_slope: float = 0.2, residual: bool = False,
+                 layer_norm: bool = False, dropout: float = 0.0, self_loops: bool = True, readout: str = "mean",
+                 readout_per_layer: bool = False):
+        super().__init__(space)
+        n = space.num_fields
+        if neighbours is None:
+            neighbours = [n, math.ceil(n / 2), math.ceil(n / 4)]
+        self.neighbours = [min(int(m), n) for m in neighbours]
+        if not self.neighbours or min(self.neighbours) < 1:
+            raise ValueError(f"neighbours must be a non-empty list of counts >= 1, got {list(neighbours)}")
+        self.select, self.self_loops = select, self_loops
+        hidden_dim = hidden_dim or embed_dim
+        self.embedding = FieldEmbedding(space, embed_dim)
+        self.scorers, self.samplers, self.convs = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        dims, d = [], embed_dim
+        for m in self.neighbours:
+            if select:
+                self.scorers.append(EdgeScorer(d, scorer_hidden))
+                self.samplers.append(TopKEdges(m, topk_mode))
+            conv = InteractionAttention(
+                d, hidden_dim, heads=heads, concat=concat_heads, negative_slope=negative_slope,
+                interaction=interaction, edge_weight_mode="logit" if topk_mode == "soft" else "message",
+                residual=residual, layer_norm=layer_norm, dropout=dropout)
+            self.convs.append(conv)
+            d = conv.out_dim
+            dims.append(d)
+        layers = None if predict_layer is None else [predict_layer]
+        self.readout = FieldReadout(n, dims, pooling=readout, per_layer=readout_per_layer, layers=layers)
+
+    def propagate(self, batch: TabularBatch, record: bool = False):
+        e = self.embedding(batch)                                   # (B, n, d)
+        B, n, _ = e.shape
+        complete = DenseAdj.complete(B, n, self_loops=self.self_loops, device=e.device)
+        x = e.reshape(B * n, -1)
+        states, records = [], []
+        for k, conv in enumerate(self.convs):
+            adj, weight = complete, None
+            if self.select:
+                scores = self.scorers[k](x, complete)
+                adj, weight = self.samplers[k](scores, complete)
+            if record:
+                x, (_, alpha) = conv(x, adj, weight, return_attention_weights=True)
+                attrs = {"alpha": alpha} if weight is None else {"weight": weight, "alpha": alpha}
+                records.append(LayerRecord(adj, attrs))
+            else:
+                x = conv(x, adj, weight)
+            states.append(to_dense(x, n))
+        return states, records

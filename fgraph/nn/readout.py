@@ -1,0 +1,106 @@
+r"""The readout shared by the graph models (GraphFM, Fi-GNN, FIVES): per-layer node states to a logit."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+POOLINGS = ("mean", "flatten", "attention")
+
+
+class _Head(nn.Module):
+    """One output of the readout: a pooling of ``(B, n, D)`` states followed by a projection to a logit."""
+
+    def __init__(self, num_fields: int, dim: int, pooling: str):
+        super().__init__()
+        self.pooling = pooling
+        if pooling == "mean":
+            self.proj = nn.Linear(dim, 1)
+        elif pooling == "flatten":
+            self.proj = nn.Linear(num_fields * dim, 1)
+        else:
+            self.score = nn.Linear(dim, 1)
+            self.gate = nn.Linear(dim, 1)
+            self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, h: Tensor) -> Tensor:
+        if self.pooling == "mean":
+            return self.proj(h.mean(1)).squeeze(-1)
+        if self.pooling == "flatten":
+            return self.proj(h.reshape(h.size(0), -1)).squeeze(-1)
+        weight = torch.sigmoid(self.gate(h)).squeeze(-1)            # (B, n)
+        return (weight * self.score(h).squeeze(-1)).sum(1) + self.bias
+
+
+class FieldReadout(nn.Module):
+    r"""Turns the node states of ``L`` layers into one logit per graph.
+
+    The states of the chosen layers are concatenated per node, :math:`\mathbf{h}_i = \mathbf{e}^{(1)}_i
+    \Vert \dots \Vert \mathbf{e}^{(L)}_i`, then pooled over the ``n`` fields:
+
+    * ``pooling="mean"`` (GraphFM, Eq. 15–17): :math:`\hat y = \mathbf{p}^\top \frac1n \sum_i \mathbf{h}_i + b`;
+    * ``pooling="flatten"`` (FIVES, Eq. 3): :math:`\hat y = \mathbf{W} [\mathbf{h}_1 : \dots : \mathbf{h}_n] + b`;
+    * ``pooling="attention"`` (Fi-GNN's attentional scoring):
+      :math:`\hat y = \sum_i \sigma(\mathbf{w}_g^\top \mathbf{h}_i + b_g)\,(\mathbf{w}_s^\top \mathbf{h}_i + b_s) + b`.
+
+    With ``per_layer=True`` every layer gets its own output instead (FIVES, Eq. 3–4): the training loss is the
+    mean of the per-layer losses and the prediction is the mean of the per-layer logits.
+
+    Args:
+        num_fields: ``n``.
+        layer_dims: state size of each layer.
+        pooling: ``"mean"`` (default), ``"flatten"`` or ``"attention"``.
+        per_layer: one output per layer.
+        layers: which layers the readout uses (indices into the state list, default all; e.g. ``[2]`` reads
+            only the third layer, GraphFM's "-K" ablation).
+
+    Shapes:
+        - **input:** a list of ``L`` tensors ``(B, n, d_l)``
+        - **output:** ``(B,)`` logits (:meth:`layer_logits`: ``(B, L')``)
+    """
+
+    def __init__(self, num_fields: int, layer_dims: Sequence[int], pooling: str = "mean", per_layer: bool = False,
+                 layers: Sequence[int] | None = None):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.num_fields, self.layer_dims = num_fields, list(layer_dims)
+        self.layers = list(range(len(self.layer_dims))) if layers is None else [int(i) for i in layers]
+        bad = [i for i in self.layers if not -len(self.layer_dims) <= i < len(self.layer_dims)]
+        if bad or not self.layers:
+            raise ValueError(f"layers {self.layers} must index the {len(self.layer_dims)} layer states")
+        self.pooling, self.per_layer = pooling, per_layer
+        dims = [self.layer_dims[i] for i in self.layers]
+        if per_layer:
+            self.heads = nn.ModuleList(_Head(num_fields, d, pooling) for d in dims)
+        else:
+            self.heads = nn.ModuleList([_Head(num_fields, sum(dims), pooling)])
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                module.reset_parameters()
+            elif isinstance(module, _Head) and module.pooling == "attention":
+                nn.init.zeros_(module.bias)
+
+    def layer_logits(self, states: Sequence[Tensor]) -> Tensor:
+        """``(B, L')``: one logit per head (one head unless ``per_layer``)."""
+        if len(states) != len(self.layer_dims):
+            raise ValueError(f"expected {len(self.layer_dims)} layer states, got {len(states)}")
+        chosen = [states[i] for i in self.layers]
+        if self.per_layer:
+            return torch.stack([head(h) for head, h in zip(self.heads, chosen)], dim=1)
+        return self.heads[0](torch.cat(chosen, dim=-1)).unsqueeze(1)
+
+    def forward(self, states: Sequence[Tensor]) -> Tensor:
+        return self.layer_logits(states).mean(1)
+
+    def loss(self, states: Sequence[Tensor], target: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+        """The training loss: averaged over the per-layer outputs when ``per_layer``."""
+        logits = self.layer_logits(states)
+        return torch.stack([loss_fn(logits[:, k], target) for k in range(logits.size(1))]).mean()
+
+    def extra_repr(self) -> str:
+        return f"fields={self.num_fields}, layer_dims={self.layer_dims}, pooling={self.pooling!r}, " \
+               f"per_layer={self.per_layer}, layers={self.layers}"
