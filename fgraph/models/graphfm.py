@@ -79,6 +79,18 @@ class GraphFM(FieldGraphModel):
         layers = None if predict_layer is None else [predict_layer]
         self.readout = FieldReadout(n, dims, pooling=readout, per_layer=readout_per_layer, layers=layers)
 
+    @staticmethod
+    def _edge_attrs(conv: InteractionAttention, alpha, weight) -> dict:
+        """Edge attributes for export. ``coefficient`` is what multiplies :math:`W(e_i \odot e_j)` in Eq. 12
+        (head mean of :math:`\alpha_{ij} p_{ij}`, or of :math:`\alpha_{ij}` when the scores sit in the
+        logits), the default for data-set summaries; ``weight`` is the kept score :math:`p_{ij}`."""
+        coefficient = alpha.mean(-1)
+        if weight is None:
+            return {"coefficient": coefficient, "alpha": alpha}
+        if conv.edge_weight_mode == "message":
+            coefficient = coefficient * weight
+        return {"coefficient": coefficient, "weight": weight, "alpha": alpha}
+
     def propagate(self, batch: TabularBatch, record: bool = False):
         e = self.embedding(batch)                                   # (B, n, d)
         B, n, _ = e.shape
@@ -92,8 +104,7 @@ class GraphFM(FieldGraphModel):
                 adj, weight = self.samplers[k](scores, complete)
             if record:
                 x, (_, alpha) = conv(x, adj, weight, return_attention_weights=True)
-                attrs = {"alpha": alpha} if weight is None else {"weight": weight, "alpha": alpha}
-                records.append(LayerRecord(adj, attrs))
+                records.append(LayerRecord(adj, self._edge_attrs(conv, alpha, weight)))
             else:
                 x = conv(x, adj, weight)
             states.append(to_dense(x, n))

@@ -116,9 +116,10 @@ def locate(builder: str, data_dir, folder: str, required: Sequence[str] = (),
     raise DatasetNotFoundError(builder, base / folder, required, folder=folder)
 
 
-def split_indices(n: int, fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded random row positions of a train/valid/test split of ``n`` rows.
+def split_indices(n: int, fractions: Sequence[float] = DEFAULT_FRACTIONS,
+                  seed: int | np.random.Generator = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded random row positions of a train/valid/test split of ``n`` rows (``seed``: an int or a numpy
+    ``Generator``).
 
     The validation and test parts get ``floor(n * fraction)`` rows each and training the rest, so
     ``n = 10,000`` gives 8,000 / 1,000 / 1,000. Each part is in increasing row order.

@@ -35,7 +35,7 @@ def split_hour(hour: pd.Series) -> pd.DataFrame:
     ok = ((values.str.len() == 8) & dates.notna() & hh.between(0, 23)).to_numpy()
     # One slot more than there are values, for missing cells (code -1).
     hod = np.append(np.where(ok, values.str[6:8].to_numpy(dtype=object), None), None)
-    day = dates.dt.weekday.fillna(0).astype(int).to_numpy()
+    day = dates.dt.day_of_week.fillna(0).astype(int).to_numpy()
     wd = np.append(np.where(ok, _WEEKDAYS[day], None), None)
     codes = cat.cat.codes.to_numpy()
     codes = np.where(codes < 0, len(values), codes)

@@ -7,6 +7,7 @@ from the raw usage log by the recipe that the public split was made with (see :f
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +40,16 @@ def _read_libfm(path: Path, n_fields: int) -> tuple[np.ndarray, np.ndarray]:
     with gzip.open(path, "rt", encoding="ascii", newline="") as fh:
         text = fh.read()
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    tokens = " ".join(lines).replace(":1", "").split()
-    if len(tokens) != len(lines) * (n_fields + 1):
+    # Every feature is "<index>:1"; any other value is left in place and then fails the integer parse.
+    tokens = re.sub(r":1(?=\s|$)", "", " ".join(lines)).split()
+    per_line = np.fromiter((ln.count(" ") for ln in (" ".join(ln.split()) for ln in lines)), dtype=np.int64,
+                           count=len(lines))
+    if len(tokens) != len(lines) * (n_fields + 1) or (per_line != n_fields).any():
         raise FrappeIntegrityError(f"{path}: expected '<label> idx:1' x{n_fields} on every line")
-    arr = np.asarray(tokens, dtype=np.int64).reshape(len(lines), n_fields + 1)
+    try:
+        arr = np.asarray(tokens, dtype=np.int64).reshape(len(lines), n_fields + 1)
+    except ValueError as e:
+        raise FrappeIntegrityError(f"{path}: not a one-hot libFM file ({e})") from None
     return arr[:, 0], arr[:, 1:]
 
 
