@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, fields as dc_fields
 from pathlib import Path
 
-from .data.datasets import DATASETS, load_dataset
+from .data.datasets import DATASETS, canonical_name, load_dataset
 from .data.encoder import FieldEncoder
 from .data.space import EncodedData
 from .models.base import MODELS, CTRModel, build_model
@@ -45,12 +45,10 @@ def _dataset_kwargs(dataset: str, options: dict, task: str) -> dict:
 
 
 def _check_names(model: str, dataset: str) -> tuple[str, str]:
-    model, dataset = model.lower(), dataset.lower()
+    model = model.lower()
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; known models: {sorted(MODELS)}")
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown data set {dataset!r}; known data sets: {sorted(DATASETS)}")
-    return model, dataset
+    return model, canonical_name(dataset)
 
 
 def encode_dataset(dataset: str, data_dir=None, *, min_count: int = 1, encoder: FieldEncoder | None = None,

@@ -30,7 +30,7 @@ _DESCRIPTIONS = {
 }
 
 
-def _canonical_name(name: str) -> str:
+def canonical_name(name: str) -> str:
     key = str(name).strip().lower()
     key = ALIASES.get(key, key)
     if key not in DATASETS:
@@ -44,7 +44,7 @@ def load_dataset(name: str, data_dir=None, **kwargs) -> DatasetSplits:
 
     ``data_dir`` is passed on to builders that read files and ignored by ``synthetic``.
     """
-    builder = DATASETS[_canonical_name(name)]
+    builder = DATASETS[canonical_name(name)]
     if "data_dir" in inspect.signature(builder).parameters:
         return builder(data_dir, **kwargs)
     return builder(**kwargs)

@@ -5,22 +5,12 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from ..schema import Schema, categorical
 from ._common import DatasetSplits, split_indices
 
 LABEL = "label"
-
-
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (ties count one half), by the rank-sum formula; NaN with one class only."""
-    y = np.asarray(labels) > 0
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = pd.Series(np.asarray(scores, dtype=float)).rank(method="average").to_numpy()
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def _check_fields(group: Sequence[int], size: int, n_fields: int, what: str) -> tuple[int, ...]:
@@ -134,7 +124,7 @@ def synthetic(n_samples: int = 50_000, n_fields: int = 10, cardinality: int = 10
         "signal_fields": tuple(names[i] for i in signal),
         "noise_fields": tuple(n for i, n in enumerate(names) if i not in signal),
         "probability": probability,
-        "bayes_auc": {k: auc(splits[k][LABEL].to_numpy(), probability[k]) for k in parts},
+        "bayes_auc": {k: float(roc_auc_score(splits[k][LABEL].to_numpy(), probability[k])) for k in parts},
         "positive_rate": {k: float(splits[k][LABEL].mean()) for k in parts},
         "settings": {"n_samples": n_samples, "n_fields": n_fields, "cardinality": cardinality, "seed": seed,
                      "strength": strength, "triple_strength": triple_strength, "bias": bias, "noise": noise},
