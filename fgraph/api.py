@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, fields as dc_fields
 from pathlib import Path
 
-from .data.datasets import DATASETS, canonical_name, load_dataset
+from .data.datasets import DATASETS, TRAIN_DEFAULTS, canonical_name, load_dataset
 from .data.encoder import FieldEncoder
 from .data.space import EncodedData
 from .models.base import MODELS, CTRModel, build_model
@@ -80,6 +80,7 @@ def train(model: str = "fm", dataset: str = "synthetic", *, data_dir=None, out=N
         model_options: more model hyperparameters.
         dataset_options: options of the data-set builder (e.g. ``{"labels": "pm1"}``).
         **train_options: :class:`~fgraph.train.TrainConfig` fields (``epochs``, ``batch_size``, ``lr``...).
+            Options not given fall back to the data set's ``TRAIN_DEFAULTS`` (if any), then to ``TrainConfig``.
 
     Returns:
         a :class:`Run` with the trained model (best weights), the encoder and the test metrics.
@@ -92,7 +93,7 @@ def train(model: str = "fm", dataset: str = "synthetic", *, data_dir=None, out=N
     if embed_dim is not None:
         model_options["embed_dim"] = embed_dim
     dataset_options = dict(dataset_options or {})
-    config = TrainConfig(**train_options)
+    config = TrainConfig(**{**TRAIN_DEFAULTS.get(dataset, {}), **train_options})
     run_dir = Path(out) if out is not None else Path("runs") / f"{model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_config = {"model": model, "dataset": dataset, "data_dir": None if data_dir is None else str(data_dir),
                   "min_count": min_count, "model_options": model_options, "dataset_options": dataset_options,

@@ -81,7 +81,7 @@ class GraphFM(FieldGraphModel):
 
     @staticmethod
     def _edge_attrs(conv: InteractionAttention, alpha, weight) -> dict:
-        """Edge attributes for export. ``coefficient`` is what multiplies :math:`W(e_i \odot e_j)` in Eq. 12
+        r"""Edge attributes for export. ``coefficient`` is what multiplies :math:`W(e_i \odot e_j)` in Eq. 12
         (head mean of :math:`\alpha_{ij} p_{ij}`, or of :math:`\alpha_{ij}` when the scores sit in the
         logits), the default for data-set summaries; ``weight`` is the kept score :math:`p_{ij}`."""
         coefficient = alpha.mean(-1)
