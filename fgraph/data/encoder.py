@@ -40,15 +40,16 @@ def _canonical_strings(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         vals = col.to_numpy(dtype=float, na_value=np.nan)
         missing = np.isnan(vals)
         filled = np.where(missing, 0.0, vals)
-        if np.all(np.mod(filled, 1.0) == 0.0) and np.all(np.abs(filled) < 2 ** 62):
-            out = filled.astype(np.int64).astype(str).astype(object)
-        else:
-            out = filled.astype(str).astype(object)
+        # Decide per value, so that 3.0 is "3" even when another row holds 2.5.
+        integral = (np.mod(filled, 1.0) == 0.0) & (np.abs(filled) < 2 ** 62)
+        out = filled.astype(str).astype(object)
+        out[integral] = filled[integral].astype(np.int64).astype(str)
         return out, missing
+    # Mixed / object columns: the same per-value rule as multi-valued tokens (3.0 -> "3", " a " -> "a").
     missing = col.isna().to_numpy()
-    strings = col.astype(object).where(~missing, "").map(str).str.strip()
-    missing = missing | (strings == "").to_numpy()
-    return strings.to_numpy(dtype=object), missing
+    canon = col.astype(object).map(_canonical_scalar).to_numpy(dtype=object)
+    missing = missing | pd.isna(canon)
+    return np.where(missing, "", canon).astype(object), missing
 
 
 def _numeric_values(col: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -234,8 +235,8 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> EncodedData:
         """Encode ``X``. The label column is read when present (as float), otherwise ``y`` is None."""
         check_is_fitted(self, "space_")
-        has_label = self.schema.label in X.columns
         self.schema.check_frame(X, require_label=False)
+        has_label = self.schema.label in X.columns
         n_rows = len(X)
         ids = np.zeros((n_rows, self.space_.num_fields), dtype=np.int32)
         values = np.ones((n_rows, self.space_.num_fields), dtype=np.float32) if self.space_.scaled_positions \

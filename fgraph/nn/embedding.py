@@ -73,8 +73,12 @@ class FieldEmbedding(nn.Module):
                 nn.init.xavier_uniform_(table.weight)
             else:
                 nn.init.normal_(table.weight, std=self.init_std)
+            # Id 1 of a scaled numeric field is its "present" vector, not an unknown value: keep it.
+            positions = getattr(self, f"positions_{g}")
+            has_unknown = torch.tensor([self.space.kinds[int(k)] != "scaled" for k in positions],
+                                       dtype=torch.bool, device=positions.device)
             with torch.no_grad():
-                table.weight[getattr(self, f"offsets_{g}") + UNKNOWN] = 0.0
+                table.weight[getattr(self, f"offsets_{g}")[has_unknown] + UNKNOWN] = 0.0
         for proj in self.projections:
             if isinstance(proj, nn.Linear):
                 proj.reset_parameters()

@@ -202,3 +202,13 @@ def concat_categorical(chunks: list[pd.DataFrame], category_columns: Sequence[st
         else:
             columns[col] = pd.concat(parts, ignore_index=True)
     return pd.DataFrame(columns)[list(chunks[0].columns)]
+
+
+def raw_file(name: str, data_dir, folder: str, candidates, path=None) -> Path:
+    """The raw file a builder reads: ``path`` when given, else the first of ``candidates`` found by :func:`locate`."""
+    if path is not None:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise FileNotFoundError(f"data set {name!r}: no file at path={str(file)!r}")
+        return file
+    return locate(name, data_dir, folder, any_of=candidates)[1]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..schema import Schema, categorical
-from ._common import DatasetSplits, count_labels, locate, random_split, read_chunked
+from ._common import DatasetSplits, count_labels, raw_file, random_split, read_chunked
 
 FOLDER = "avazu_sample"
 #: Looked for in this order: the full Kaggle training file (plain or gzipped), then the 2,994-row sample.
@@ -92,12 +92,7 @@ def avazu(data_dir=None, *, seed: int = 0, path=None, nrows: int | None = None, 
         chunksize: rows per chunk; does not change the result.
         min_count: set on each field: values seen fewer times in training share the rare id.
     """
-    if path is not None:
-        file = Path(path).expanduser()
-        if not file.is_file():
-            raise FileNotFoundError(f"data set 'avazu': no file at path={str(file)!r}")
-    else:
-        _, file = locate("avazu", data_dir, FOLDER, any_of=CANDIDATES)
+    file = raw_file("avazu", data_dir, FOLDER, CANDIDATES, path)
     frame = read_avazu(file, nrows=nrows, chunksize=chunksize)
 
     train, valid, test = random_split(frame, seed=seed)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..schema import Schema, categorical, numeric
-from ._common import DatasetSplits, count_labels, locate, random_split, read_chunked
+from ._common import DatasetSplits, count_labels, raw_file, random_split, read_chunked
 
 FOLDER = "criteo_sample"
 #: Looked for in this order: the full Kaggle file, a gzipped copy of it, then the 10,000-row sample.
@@ -56,12 +56,7 @@ def criteo(data_dir=None, *, seed: int = 0, path=None, nrows: int | None = None,
             ``floor(log(x)^2)``; ``"scale"`` or ``"bucket"`` also work).
         min_count: set on each categorical field: values seen fewer times in training share the rare id.
     """
-    if path is not None:
-        file = Path(path).expanduser()
-        if not file.is_file():
-            raise FileNotFoundError(f"data set 'criteo': no file at path={str(file)!r}")
-    else:
-        _, file = locate("criteo", data_dir, FOLDER, any_of=CANDIDATES)
+    file = raw_file("criteo", data_dir, FOLDER, CANDIDATES, path)
     frame = read_criteo(file, nrows=nrows, chunksize=chunksize)
 
     train, valid, test = random_split(frame, seed=seed)
