@@ -38,6 +38,23 @@ def to_flat(x: Tensor) -> Tensor:
     return x.view(x.size(0) * x.size(1), *x.shape[2:])
 
 
+class _Repeat:
+    """``[value] * length`` without building the list (PyG indexes it once per separated graph)."""
+
+    __slots__ = ("value", "length")
+
+    def __init__(self, value: int, length: int):
+        self.value, self.length = value, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, idx: int) -> int:
+        if not -self.length <= idx < self.length:
+            raise IndexError(idx)
+        return self.value
+
+
 def field_graph(num_graphs: int, num_fields: int, *, x: Tensor | None = None, self_loops: bool = True,
                 y: Tensor | None = None, device=None, **node_attrs: Tensor) -> Batch:
     """A PyG ``Batch`` of ``num_graphs`` fully-connected field graphs with ``num_fields`` nodes each.
@@ -75,6 +92,8 @@ def field_graph(num_graphs: int, num_fields: int, *, x: Tensor | None = None, se
     g.self_loops = self_loops
     # What PyG needs to split the batch back into graphs.
     g._num_graphs = B
+    g.num_nodes = B * n
+    g._store._num_nodes = _Repeat(n, B)  # per-graph node counts, read by ``to_data_list``
     node_slices = {key: s["ptr"] for key in ("field", *attrs)}
     g._slice_dict = {**node_slices, "edge_index": s["graph_ptr"] * adj.k * n}
     g._inc_dict = {**{key: s["zeros"] for key in node_slices}, "edge_index": s["ptr"][:-1]}
