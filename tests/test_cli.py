@@ -87,3 +87,13 @@ def test_datasets_command_lists_every_builder(capsys):
 def test_the_console_script_is_installed():
     result = subprocess.run([sys.executable, "-m", "fgraph.cli", "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--embed-dim" in result.stdout and "--resume" in result.stdout
+
+
+@pytest.mark.parametrize("model", sorted(__import__("fgraph.models", fromlist=["MODELS"]).MODELS))
+def test_every_registered_model_trains_from_the_command_line(model, tmp_path, capsys):
+    code = main(["train", "--model", model, "--epochs", "1", "--batch-size", "512", "--no-progress",
+                 "--dataset-option", "n_samples=2000", "--out", str(tmp_path / model)])
+    assert code == 0
+    metrics = json.loads((tmp_path / model / "metrics.json").read_text())
+    assert 0.0 <= metrics["test"]["auc"] <= 1.0
+    assert "test auc" in capsys.readouterr().out

@@ -115,14 +115,15 @@ def test_layer1_summary_ranks_planted_pairs_above_unrelated_ones(planted):
     assert min(planted_scores) > max(others), (planted_scores, sorted(others)[-3:])
 
 
+@pytest.mark.parametrize("model_name", ["graphfm", "fignn"])
 @pytest.mark.parametrize("dataset, options", [
     ("movielens100k", {}),
     ("criteo", {}),
     ("avazu", {}),
     ("frappe", {}),
 ])
-def test_graphfm_runs_on_every_dataset_builder(dataset, options):
-    """Every builder's schema (bags, scaled numerics, log-bucketed counts, 39 fields) feeds GraphFM."""
+def test_graph_models_run_on_every_dataset_builder(dataset, options, model_name):
+    """Every builder's schema (bags, scaled numerics, log-bucketed counts, 39 fields) feeds the graph models."""
     from fgraph.api import encode_dataset
     from fgraph.data.datasets import DatasetNotFoundError
 
@@ -131,7 +132,7 @@ def test_graphfm_runs_on_every_dataset_builder(dataset, options):
     except DatasetNotFoundError as e:
         pytest.skip(f"{dataset} files not found: {e}")
     seed_everything(0)
-    model = build_model("graphfm", enc.space_, embed_dim=4)
+    model = build_model(model_name, enc.space_, embed_dim=4)
     train = data["train"].take(torch.arange(min(len(data["train"]), 3000)))
     trainer = Trainer(model, TrainConfig(epochs=1, batch_size=512, progress=False)).fit(train)
     prob = trainer.predict(data["test"].take(torch.arange(min(len(data["test"]), 500))))

@@ -14,6 +14,12 @@ and aggregates by reducing over the neighbour axis. This is the dense CTR comput
 at dense speed while the layer stays a general operator. The one rule for ``message``: it must broadcast
 over leading dimensions (index feature dimensions from the end, e.g. ``x.sum(-1)``, ``x[..., :d]``).
 
+A layer may also implement PyG's ``message_and_aggregate(adj_t, ...)``: given a :class:`DenseAdj` as
+``adj_t`` (node arguments as ``(N, ...)`` rows, edge arguments as ``(B, n, k, ...)`` views) it can fuse the
+two steps into batched matrix products, as a dense CTR model would (e.g. ``bmm`` with
+:meth:`DenseAdj.dense_adjacency`). It must give the same result as ``message`` + aggregation; the tests check
+that for every layer that has one.
+
 Layers whose aggregation is not ``sum``/``mean``/``max``/``min``, or which run with
 ``flow="target_to_source"`` or in explain mode, fall back to the general path on
 :attr:`DenseAdj.edge_index`, so results never depend on which path runs.
@@ -59,6 +65,8 @@ class FieldMessagePassing(MessagePassing):
     def propagate(self, edge_index, size=None, **kwargs: Any) -> Tensor:
         if isinstance(edge_index, DenseAdj):
             if self._dense_path_applies():
+                if self._fuses_dense():
+                    return self._propagate_dense_fused(edge_index, kwargs)
                 return self._propagate_dense(edge_index, kwargs)
             edge_index = edge_index.edge_index
         return super().propagate(edge_index, size=size, **kwargs)
@@ -75,6 +83,16 @@ class FieldMessagePassing(MessagePassing):
         return (isinstance(self.aggr, str) and self.aggr in _DENSE_AGGRS and self.flow == "source_to_target"
                 and not self.explain and self.decomposed_layers == 1
                 and not self._propagate_forward_pre_hooks and not self._propagate_forward_hooks)
+
+    def _fuses_dense(self) -> bool:
+        return type(self).message_and_aggregate is not MessagePassing.message_and_aggregate
+
+    def _propagate_dense_fused(self, adj: DenseAdj, kwargs: dict) -> Tensor:
+        args = self._dense_args(self.inspector.get_param_names("message_and_aggregate"), adj, kwargs)
+        args.pop("adj_t", None)
+        out = self.message_and_aggregate(adj, **args)
+        update_kwargs = self._dense_args(self.inspector.get_param_names("update"), adj, kwargs)
+        return self.update(out, **update_kwargs)
 
     def _dense_args(self, names, adj: DenseAdj, kwargs: dict) -> dict:
         num_nodes = adj.num_graphs * adj.num_nodes

@@ -1,0 +1,88 @@
+"""Fi-GNN: feature interaction graph neural network (Li et al., CIKM 2019)."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..data.loader import TabularBatch
+from ..data.space import FeatureSpace
+from ..export.graphs import LayerRecord
+from ..graph.adjacency import DenseAdj
+from ..graph.field_graph import to_dense
+from ..nn.edge_attention import EdgeAttention
+from ..nn.embedding import FieldEmbedding
+from ..nn.field_self_attention import FieldSelfAttention
+from ..nn.gated_field_conv import GatedFieldConv
+from ..nn.readout import FieldReadout
+from .base import register_model
+from .field_graph_model import FieldGraphModel
+
+
+@register_model("fignn")
+class FiGNN(FieldGraphModel):
+    r"""Fi-GNN. The field embeddings :math:`\mathbf{e}^0` (optionally refined by multi-head self-attention)
+    are the initial node states of the complete field graph without self-loops; the edge weights
+    :math:`a_{ij}` come from :class:`~fgraph.nn.EdgeAttention`; ``steps`` rounds of
+    :class:`~fgraph.nn.GatedFieldConv` update the states,
+    :math:`\mathbf{h}^{t} = \mathrm{GRU}(\mathbf{m}^{t}, \mathbf{h}^{t-1}) + \mathbf{e}^0`; the shared
+    :class:`~fgraph.nn.FieldReadout` scores the final states (attentional scoring by default).
+
+    Args:
+        space: the encoder's feature space.
+        embed_dim: embedding size ``d``.
+        steps: propagation steps ``T`` (0 reads out the embeddings).
+        gru: GRU update (True, the paper) or the additive update :math:`\mathbf{h} \leftarrow \mathbf{m} +
+            \mathbf{h}` (False, as ports that run many steps do).
+        share_weights: one set of edge-wise transformations for all steps (the paper) or one per step.
+            The GRU is shared across steps either way.
+        recompute_attention: recompute the edge weights from the current states at every step instead of
+            once from the initial embeddings.
+        self_attention: apply multi-head self-attention (with residual) to the embeddings first.
+        attention_heads: heads of that layer (``embed_dim`` must be divisible by it).
+        negative_slope: of the edge attention's LeakyReLU.
+        readout: pooling of the shared readout: ``"attention"`` (Fi-GNN's attentional scoring), or
+            ``"mean"`` / ``"flatten"``.
+        readout_all_steps: read out the concatenated states of all steps (GraphFM's form) instead of the
+            last step only.
+    """
+
+    def __init__(self, space: FeatureSpace, embed_dim: int = 16, steps: int = 3, gru: bool = True,
+                 share_weights: bool = True, recompute_attention: bool = False, self_attention: bool = False,
+                 attention_heads: int = 2, negative_slope: float = 0.2, readout: str = "attention",
+                 readout_all_steps: bool = False):
+        super().__init__(space)
+        n = space.num_fields
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        if self_attention and embed_dim % attention_heads:
+            raise ValueError(f"embed_dim ({embed_dim}) must be divisible by attention_heads ({attention_heads})")
+        self.steps, self.recompute_attention = int(steps), recompute_attention
+        self.embedding = FieldEmbedding(space, embed_dim)
+        self.self_attention = (FieldSelfAttention(embed_dim, embed_dim // attention_heads, attention_heads)
+                               if self_attention else None)
+        self.edge_attention = EdgeAttention(embed_dim, negative_slope)
+        shared_gru = nn.GRUCell(embed_dim, embed_dim) if gru else False
+        num_convs = 0 if steps == 0 else (1 if share_weights else steps)
+        self.convs = nn.ModuleList(GatedFieldConv(embed_dim, n, gru=shared_gru) for _ in range(num_convs))
+        num_states = max(steps, 1)
+        layers = list(range(num_states)) if readout_all_steps else [num_states - 1]
+        self.readout = FieldReadout(n, [embed_dim] * num_states, pooling=readout, layers=layers)
+
+    def propagate(self, batch: TabularBatch, record: bool = False):
+        e = self.embedding(batch)                                    # (B, n, d)
+        B, n, d = e.shape
+        x0 = e.reshape(B * n, d)
+        if self.self_attention is not None:
+            x0 = self.self_attention(x0, DenseAdj.complete(B, n, self_loops=True, device=e.device))
+        if self.steps == 0:
+            return [to_dense(x0, n)], []
+        adj = DenseAdj.complete(B, n, self_loops=False, device=e.device)
+        weight = self.edge_attention(x0, adj)
+        h, states, records = x0, [], []
+        for t in range(self.steps):
+            if t > 0 and self.recompute_attention:
+                weight = self.edge_attention(h, adj)
+            if record:
+                records.append(LayerRecord(adj, {"weight": weight}))
+            h = self.convs[t % len(self.convs)](h, adj, weight, residual=x0)
+            states.append(to_dense(h, n))
+        return states, records
