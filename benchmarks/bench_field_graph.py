@@ -8,12 +8,10 @@ timed as a training step (forward + backward) at B = 4096, d = 16, n in {10, 39}
 """
 from __future__ import annotations
 
-import argparse
-
 import torch
 from torch import nn
 
-from common import set_threads, time_interleaved, train_step
+from common import parse_args, time_interleaved, train_step
 from fgraph.graph import DenseAdj
 from fgraph.nn import FieldMessagePassing, edge_softmax
 
@@ -40,15 +38,7 @@ def dense_reference(layer: InteractionAttention, x: torch.Tensor) -> torch.Tenso
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--batch", type=int, default=4096)
-    parser.add_argument("--dim", type=int, default=16)
-    parser.add_argument("--fields", type=int, nargs="+", default=[10, 39])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    set_threads(args.threads)
-    torch.manual_seed(0)
+    args = parse_args(__doc__, repeats=7)
     print(f"B={args.batch} d={args.dim} threads={args.threads}, median of {args.repeats} training steps")
     print(f"{'n':>4} {'dense ms':>9} {'fast ms':>9} {'general ms':>11} {'fast/dense speed':>17} {'general/dense speed':>20}")
     for n in args.fields:

@@ -8,14 +8,13 @@ a whole 3-layer GraphFM (embedding lookup excluded: both sides start from the sa
 """
 from __future__ import annotations
 
-import argparse
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common import set_threads, time_interleaved, train_step
+from common import compare, header, parse_args
 from fgraph.graph import DenseAdj
 from fgraph.nn import EdgeScorer, FieldReadout, InteractionAttention, TopKEdges
 
@@ -71,18 +70,10 @@ class Stack(nn.Module):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--batch", type=int, default=4096)
-    parser.add_argument("--dim", type=int, default=16)
-    parser.add_argument("--fields", type=int, nargs="+", default=[10, 39])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    set_threads(args.threads)
-    torch.manual_seed(0)
+    args = parse_args(__doc__)
     B, d = args.batch, args.dim
     print(f"B={B} d={d} threads={args.threads}; training steps, median of {args.repeats}")
-    print(f"{'n':>3} {'what':<22} {'dense samples/s':>16} {'fgraph samples/s':>17} {'fgraph/dense':>13}")
+    header("dense")
     for n in args.fields:
         m = [n, math.ceil(n / 2), math.ceil(n / 4)]
         x = torch.randn(B, n, d, requires_grad=True)
@@ -98,11 +89,7 @@ def main():
                 lambda: conv(flat, kept_adj, kept_w), conv),
             f"GraphFM {m}": (lambda: model.dense(x), lambda: model.fgraph(x), model),
         }
-        for name, (dense_fn, fgraph_fn, module) in cases.items():
-            t = time_interleaved({"dense": train_step(module, dense_fn), "fgraph": train_step(module, fgraph_fn)},
-                                 repeats=args.repeats)
-            print(f"{n:>3} {name:<22} {B / t['dense']:>16,.0f} {B / t['fgraph']:>17,.0f} "
-                  f"{t['dense'] / t['fgraph']:>12.2f}x")
+        compare(cases, B, args.repeats, n)
 
 
 def dense_layer_from_kept(conv: InteractionAttention, x: torch.Tensor, adj: DenseAdj, w: torch.Tensor):

@@ -4,8 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fgraph.data import FieldEncoder, FieldLoader
-from fgraph.data.datasets import synthetic
+from fgraph.data import FieldLoader
 from fgraph.graph import DenseAdj
 from fgraph.models import FiGNN
 from fgraph.nn import EdgeAttention, FieldSelfAttention, GatedFieldConv
@@ -156,15 +155,6 @@ def test_bad_inputs_name_the_argument():
         conv(torch.randn(7, D), torch.zeros(2, 0, dtype=torch.long))
     with pytest.raises(ValueError, match="GRUCell"):
         GatedFieldConv(D, N, gru=torch.nn.GRUCell(D, D + 1))
-
-
-@pytest.fixture(scope="module")
-def planted():
-    data = synthetic(n_samples=30_000, n_fields=8, cardinality=6, pairs=((0, 1), (2, 3)), triple=None,
-                     strength=2.0, seed=0)
-    enc = FieldEncoder(data.schema).fit(data.train)
-    return data, enc, {name: enc.transform(frame) for name, frame in
-                       (("train", data.train), ("valid", data.valid), ("test", data.test))}
 
 
 def test_zero_steps_reads_out_the_embeddings(planted):

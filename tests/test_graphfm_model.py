@@ -6,19 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from fgraph.data import FieldEncoder, FieldLoader
-from fgraph.data.datasets import synthetic
+from fgraph.data import FieldLoader
 from fgraph.models import GraphFM, build_model
 from fgraph.train import Trainer, TrainConfig, seed_everything
-
-
-@pytest.fixture(scope="module")
-def planted():
-    data = synthetic(n_samples=30_000, n_fields=8, cardinality=6, pairs=((0, 1), (2, 3)), triple=None,
-                     strength=2.0, seed=0)
-    enc = FieldEncoder(data.schema).fit(data.train)
-    return data, enc, {name: enc.transform(frame) for name, frame in
-                       (("train", data.train), ("valid", data.valid), ("test", data.test))}
 
 
 def first_batch(encoded, size=5):

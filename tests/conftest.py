@@ -1,0 +1,19 @@
+"""Fixtures shared by the model tests."""
+import pytest
+
+from fgraph.data import FieldEncoder
+from fgraph.data.datasets import synthetic
+
+
+@pytest.fixture(scope="session")
+def planted():
+    """8 categorical fields of 6 values; the label depends only on the pairs (f0, f1) and (f2, f3).
+
+    Returns the data set (planted structure and Bayes AUC in ``meta``), the fitted encoder and the encoded
+    train / valid / test splits.
+    """
+    data = synthetic(n_samples=30_000, n_fields=8, cardinality=6, pairs=((0, 1), (2, 3)), triple=None,
+                     strength=2.0, seed=0)
+    enc = FieldEncoder(data.schema).fit(data.train)
+    return data, enc, {name: enc.transform(frame) for name, frame in
+                       (("train", data.train), ("valid", data.valid), ("test", data.test))}
