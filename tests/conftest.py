@@ -1,5 +1,6 @@
 """Fixtures shared by the model tests."""
 import pytest
+import torch
 
 from fgraph.data import FieldEncoder
 from fgraph.data.datasets import synthetic
@@ -17,3 +18,12 @@ def planted():
     enc = FieldEncoder(data.schema).fit(data.train)
     return data, enc, {name: enc.transform(frame) for name, frame in
                        (("train", data.train), ("valid", data.valid), ("test", data.test))}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module on one thread (small batches are faster so, and the machine's cores are shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -13,6 +13,11 @@ from fgraph.train import Trainer, TrainConfig, seed_everything
 B, N, D = 4, 6, 8
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread(one_thread):
+    """Small batches train faster on one thread, and the machine's cores are shared."""
+
+
 @pytest.fixture
 def x():
     torch.manual_seed(0)

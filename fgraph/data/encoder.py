@@ -283,7 +283,7 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
         y = None
         if has_label:
             try:
-                y_np = pd.to_numeric(X[self.schema.label], errors="raise").to_numpy(dtype=np.float32)
+                y_np = pd.to_numeric(X[self.schema.label], errors="raise").to_numpy(dtype=np.float32, copy=True)
             except (ValueError, TypeError) as e:
                 raise ValueError(f"label column {self.schema.label!r} must be numeric: {e}") from None
             if np.isnan(y_np).any():

@@ -1,7 +1,13 @@
 """Layers: field embeddings, the FM term, message-passing operators with a field-graph fast path, readout."""
+from .adjacency_propagation import AdjacencyPropagation
+from .adjacency_tensor import AdjacencyTensor
+from .edge_attention import EdgeAttention
 from .edge_scorer import EdgeScorer
 from .embedding import FieldEmbedding
+from .field_self_attention import FieldSelfAttention
+from .fieldwise_linear import FieldwiseLinear
 from .fm import FMInteraction
+from .gated_field_conv import GatedFieldConv
 from .interaction_attention import InteractionAttention
 from .linear import FieldLinear
 from .message_passing import FieldMessagePassing, edge_softmax
@@ -10,3 +16,10 @@ from .topk_edges import TopKEdges, topk_per_target
 
 __all__ = ["FieldEmbedding", "FieldLinear", "FMInteraction", "FieldMessagePassing", "edge_softmax", "EdgeScorer",
            "TopKEdges", "topk_per_target", "InteractionAttention", "FieldReadout"]
+__all__ += ["EdgeAttention", "FieldSelfAttention", "FieldwiseLinear", "GatedFieldConv"]
+__all__ += ["AdjacencyPropagation", "AdjacencyTensor"]
+from .attentive_edge_pooling import AttentiveEdgePooling, pair_products, upper_pairs  # noqa: E402
+from .field_aspect import FieldAspect  # noqa: E402
+from .interaction_sampling import InteractionSampling  # noqa: E402
+
+__all__ += ["AttentiveEdgePooling", "pair_products", "upper_pairs", "FieldAspect", "InteractionSampling"]

@@ -8,7 +8,6 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field as dc_field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -1,0 +1,128 @@
+"""FIVES: feature interaction via edge search (Xie et al., KDD'21)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import networkx as nx
+import torch
+
+from ..data.loader import TabularBatch
+from ..data.space import FeatureSpace
+from ..export.cross_features import adjacency_graphs, derive_interactions
+from ..export.graphs import LayerRecord
+from ..graph.adjacency import DenseAdj
+from ..graph.field_graph import to_dense
+from ..nn.adjacency_propagation import AdjacencyPropagation
+from ..nn.adjacency_tensor import AdjacencyTensor, as_thresholds
+from ..nn.embedding import FieldEmbedding
+from ..nn.readout import FieldReadout
+from .base import OptimConfig, OptimizerSpec, register_model, resolve_optimizer
+from .field_graph_model import FieldGraphModel
+
+
+@register_model("fives")
+class FIVES(FieldGraphModel):
+    r"""FIVES. A global adjacency tensor (Eq. 7, re-scaled by an annealed temperature, Eq. 8) says which
+    fields each field crosses at every order; layer :math:`k` crosses node states with the weighted mean of
+    the chosen fields' transformed embeddings, :math:`\mathbf{n}^{(k)}_i = \mathbf{p}^{(k)}_i \odot
+    \mathbf{n}^{(k-1)}_i` (Eq. 2), with one :math:`\mathbf{W}_j` per field shared by all orders. Every
+    layer :math:`0..K-1` (order :math:`1..K`) has its own linear output on the concatenated node states
+    (Eq. 3) and the loss is their mean (Eq. 4). The weights :math:`\Theta` step on training batches, the
+    adjacency parameters :math:`\mathbf{H}` on validation batches (Algorithm 1).
+
+    Args:
+        space: the encoder's feature space.
+        embed_dim: embedding size, also the GNN's hidden size (8 or 16 in the paper).
+        orders: :math:`K`, the highest interaction order (2, 3 or 4 in the paper): ``K - 1`` propagation
+            layers, ``K - 1`` learned slices of :math:`\mathbf{H}` (:math:`\mathbf{H}^{(0)} = \mathbf{I}`).
+        threshold: threshold of the binarisation :math:`\varphi` in Eq. 7 (one, or one per order 2..K); also
+            the default of :meth:`interactions`.
+        recursive: Eq. 7; False gives the independent adjacencies of the ablation (Section 3.3.1).
+        straight_through: gradients pass :math:`\varphi` as the identity.
+        self_loops: allow a field to cross itself.
+        tau_start, tau_end, anneal_epochs: temperature of Eq. 8, annealed geometrically per epoch;
+            ``tau_end=1`` is the ablation without re-scaling (Section 3.3.2).
+        adjacency_init: initial :math:`H_{ij}` (0.5: every edge starts just above the 0.5 threshold).
+        alpha1: learning rate of :math:`\Theta` (default: the trainer's ``lr``; the paper's is 5e-3).
+        alpha2: learning rate of :math:`\mathbf{H}` (5e-3 or 5e-4 in the paper).
+        readout: pooling of :class:`~fgraph.nn.FieldReadout` (``"flatten"`` is Eq. 3).
+    """
+
+    def __init__(self, space: FeatureSpace, embed_dim: int = 16, orders: int = 3,
+                 threshold: float | Sequence[float] = 0.5, recursive: bool = True, straight_through: bool = True,
+                 self_loops: bool = False, tau_start: float = 1.0, tau_end: float = 0.02, anneal_epochs: int = 10,
+                 adjacency_init: float = 0.5, alpha1: float | None = None, alpha2: float = 5e-3,
+                 readout: str = "flatten"):
+        super().__init__(space)
+        if int(orders) < 2:
+            raise ValueError(f"orders (the highest interaction order K) must be >= 2, got {orders}")
+        for name, lr in (("alpha1", alpha1), ("alpha2", alpha2)):
+            if lr is not None and not lr > 0:
+                raise ValueError(f"{name} must be > 0, got {lr}")
+        n = space.num_fields
+        self.orders, self.alpha1, self.alpha2 = int(orders), alpha1, float(alpha2)
+        self.embedding = FieldEmbedding(space, embed_dim)
+        self.adjacency = AdjacencyTensor(n, self.orders - 1, threshold, recursive=recursive,
+                                         straight_through=straight_through, self_loops=self_loops,
+                                         tau_start=tau_start, tau_end=tau_end, anneal_epochs=anneal_epochs,
+                                         init=adjacency_init)
+        self.conv = AdjacencyPropagation(embed_dim, n)
+        self.readout = FieldReadout(n, [embed_dim] * self.orders, pooling=readout, per_layer=True)
+
+    def propagate(self, batch: TabularBatch, record: bool = False):
+        e = self.embedding(batch)                                   # (B, n, d): n^(0)
+        B, n, _ = e.shape
+        adj = DenseAdj.complete(B, n, self_loops=True, device=e.device)
+        x0 = e.reshape(B * n, -1)
+        source = self.conv.transform(x0, adj)                       # W_j n_j^(0), the same at every order
+        h, states, records = x0, [e], []
+        for a in self.adjacency():
+            h = self.conv((x0, h), adj, a, transformed=source)
+            states.append(to_dense(h, n))
+            if record:
+                records.append(LayerRecord(adj, {"weight": adj.flatten_edges(a.detach().unsqueeze(0))}))
+        return states, records
+
+    # -- training -----------------------------------------------------------------------------------------
+    def on_epoch_start(self, epoch: int) -> None:
+        self.adjacency.anneal(epoch)
+
+    def configure_optimizers(self, cfg: OptimConfig) -> list[OptimizerSpec]:
+        """:math:`\\Theta` on training batches at ``alpha1``, :math:`\\mathbf{H}` on validation batches at
+        ``alpha2`` (no weight decay on :math:`\\mathbf{H}`)."""
+        opt_cls = resolve_optimizer(cfg.optimizer)
+        searched = {id(p) for p in self.adjacency.parameters()}
+        groups = [{**g, "params": [p for p in g["params"] if id(p) not in searched]}
+                  for g in self.parameter_groups(cfg)]
+        groups = [g for g in groups if g["params"]]
+        lr1 = cfg.lr if self.alpha1 is None else self.alpha1
+        return [OptimizerSpec(opt_cls(groups, lr=lr1, **cfg.extra), "train", "weights"),
+                OptimizerSpec(opt_cls(list(self.adjacency.parameters()), lr=self.alpha2, **cfg.extra), "valid",
+                              "adjacency")]
+
+    # -- explicit interactive features ----------------------------------------------------------------------
+    def _thresholds(self, thresholds) -> list[float]:
+        if thresholds is None:
+            return list(self.adjacency.thresholds)
+        return as_thresholds(thresholds, self.orders - 1)
+
+    @torch.no_grad()
+    def interactions(self, thresholds: float | Sequence[float] | None = None) -> list[tuple[tuple[str, ...], float]]:
+        """The interactive features of orders 2..K the learned adjacency suggests (Section 2.5, Figure 2).
+
+        The soft adjacency of Eq. 7 is binarised per order at ``thresholds`` (default: the model's
+        ``threshold``); an edge ``i -> j`` at order ``k`` crosses what field ``i`` carries from order ``k - 1``
+        with the original field ``j``. Returns ``[(field names, score), ...]``, strongest first; the score is
+        the product of the soft entries along the feature's path (see
+        :func:`fgraph.export.cross_features.derive_interactions`).
+        """
+        return derive_interactions(self.adjacency.soft(), self.space.names, self._thresholds(thresholds))
+
+    @torch.no_grad()
+    def interaction_graph(self, thresholds: float | Sequence[float] | None = None
+                          ) -> tuple[list[nx.DiGraph], nx.MultiDiGraph]:
+        """The learned adjacency as networkx graphs: one ``DiGraph`` per order 2..K and a ``MultiDiGraph`` of
+        all orders. Edge ``i -> j`` carries ``weight`` (soft Eq. 7 entry), ``selected`` (binarised at
+        ``thresholds``) and ``propagation_weight`` (the entry re-scaled at the current temperature)."""
+        return adjacency_graphs(self.adjacency.soft(), self.space.names, self._thresholds(thresholds),
+                                propagation=self.adjacency())

@@ -1,0 +1,143 @@
+"""The interaction-aware FM family (Hong et al., AAAI'19): IFM, INN and DeepIFM."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import Tensor
+from torch_geometric.nn import MLP
+
+from ..data.loader import TabularBatch
+from ..nn.field_aspect import FieldAspect
+from ..nn.interaction_sampling import InteractionSampling
+from .afm import AttentivePairModel, extends
+from .base import register_model
+
+PAIR_REDUCTIONS = ("concat", "sum")
+
+
+def mlp(in_dim: int, hidden: Sequence[int], dropout: float) -> MLP:
+    """ReLU hidden layers and a plain linear output unit (IFM, Eq. 14–15)."""
+    return MLP([in_dim, *[int(h) for h in hidden], 1], dropout=dropout, norm=None, act="relu", plain_last=True)
+
+
+@register_model("ifm")
+class IFM(AttentivePairModel):
+    r"""Interaction-aware factorisation machine (Eq. 9):
+
+    .. math::
+        \hat y = w_0 + \sum_i w_i + \sum_{i<j} T_{ij}\, \langle \mathbf{f}_{ij}, \mathbf{v}_i \odot \mathbf{v}_j \rangle
+
+    with the feature aspect :math:`T_{ij}` (attention over the pairs with temperature :math:`\tau`, Eq. 5; an
+    :class:`~fgraph.nn.AttentiveEdgePooling`) and the field aspect :math:`\mathbf{f}_{ij} = \mathbf{D}^\top
+    (\mathbf{U}_{f_i} \odot \mathbf{U}_{f_j})` (Eq. 6; a :class:`~fgraph.nn.FieldAspect`). With ``sample_pairs``
+    only ``c`` pairs, drawn by :math:`\lVert \mathbf{f}_{ij} \rVert^2` (an :class:`~fgraph.nn.InteractionSampling`),
+    are attended to and summed: Gumbel-top-k in training, top-k in evaluation.
+
+    INN and DeepIFM are this model with another function :math:`G` of the same interaction terms (Eq. 12).
+
+    Args (besides those of :class:`~fgraph.models.afm.AttentivePairModel`; ``temperature`` defaults to the
+    paper's 10):
+        field_factors: :math:`K_F` (26 for Frappe at ``K = 256`` in the paper).
+        factorise: False for the unfactorised field aspect (IFM⁻, a free vector per field pair).
+        field_l2: weight decay on the field aspect's parameters only (the paper's :math:`\lambda_F`).
+        sample_pairs: ``c`` pairs kept per batch (an int, or a fraction of the pairs as a float); None keeps all.
+    """
+
+    @extends(AttentivePairModel.__init__, temperature=10.0)
+    def __init__(self, space, *, field_factors: int = 8, factorise: bool = True, field_l2: float | None = None,
+                 sample_pairs: int | float | None = None, **options):
+        super().__init__(space, **options)
+        self.field_l2 = field_l2
+        self.field_aspect = FieldAspect(space.num_fields, self.embedding.dim, field_factors if factorise else None)
+        self.sampler = None if sample_pairs is None else InteractionSampling(sample_pairs)
+
+    def interactions(self, e: Tensor, reduce: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:
+        r"""The terms :math:`T_{ij}\, \mathbf{f}_{ij} \odot \mathbf{v}_i \odot \mathbf{v}_j` of the pairs used,
+        summed over the pairs ``(B, K)`` or, with ``reduce=False``, one per pair ``(B, c, K)``; their weights
+        :math:`T_{ij}` ``(B, c)``; and their positions among :attr:`pairs` (None: all of them)."""
+        pairs, f, kept = self.pairs, self.field_aspect(self.pairs), None
+        if self.sampler is not None:
+            kept = self.sampler(f.pow(2).sum(-1))
+            pairs, f = pairs[:, kept], f[kept]
+        terms, (_, weights) = self.pooling(e, pairs, pair_scale=f, reduce=reduce, return_attention_weights=True)
+        return terms, weights, kept
+
+    def forward(self, batch: TabularBatch) -> Tensor:
+        pooled, _, _ = self.interactions(self.embedding(batch))
+        return self.linear(batch) + pooled.sum(-1)
+
+    def pair_attention(self, batch: TabularBatch) -> tuple[Tensor | None, Tensor]:
+        _, weights, kept = self.interactions(self.embedding(batch))
+        return kept, weights
+
+    def pair_attributes(self) -> dict[str, Tensor]:
+        return {"field_norm": self.field_aspect(self.pairs).norm(dim=-1)}
+
+    def regularised_parameters(self):
+        return {**super().regularised_parameters(), "field_aspect": (list(self.field_aspect.parameters()), self.field_l2)}
+
+
+@register_model("inn")
+class INN(IFM):
+    r"""Interaction-aware neural network (Eq. 14–15): an MLP on the interaction terms,
+
+    .. math::
+        \hat y = w_0 + \sum_i w_i + \mathrm{MLP}\big(\Vert_{i<j}\ T_{ij}\, \mathbf{f}_{ij} \odot
+        \mathbf{v}_i \odot \mathbf{v}_j\big)
+
+    ReLU hidden layers, identity output. ``pair_reduce="sum"`` feeds the sum over pairs (a ``K``-vector) instead
+    of the concatenation (``P K``); the paper's parameter counts (INN no larger than IFM) suggest that is what
+    its experiments ran, Eq. 14 says concatenation (the default). With sampling, the concatenation keeps a slot
+    per pair, zero for pairs not drawn.
+
+    Args (besides IFM's):
+        mlp_dims: hidden layer sizes.
+        mlp_dropout: dropout after each hidden layer.
+        pair_reduce: ``"concat"`` (Eq. 14) or ``"sum"``.
+    """
+
+    @extends(IFM.__init__)
+    def __init__(self, space, *, mlp_dims: Sequence[int] = (64,), mlp_dropout: float = 0.0,
+                 pair_reduce: str = "concat", **options):
+        super().__init__(space, **options)
+        if pair_reduce not in PAIR_REDUCTIONS:
+            raise ValueError(f"pair_reduce must be one of {PAIR_REDUCTIONS}, got {pair_reduce!r}")
+        self.pair_reduce = pair_reduce
+        width = self.embedding.dim * (self.pairs.size(1) if pair_reduce == "concat" else 1)
+        self.mlp = mlp(width, mlp_dims, mlp_dropout)
+
+    def forward(self, batch: TabularBatch) -> Tensor:
+        concat = self.pair_reduce == "concat"
+        h0, _, kept = self.interactions(self.embedding(batch), reduce=not concat)   # (B, c, K) or (B, K)
+        if concat:
+            if kept is not None:
+                h0 = h0.new_zeros(h0.size(0), self.pairs.size(1), h0.size(2)).index_copy(1, kept, h0)
+            h0 = h0.flatten(1)
+        return self.linear(batch) + self.mlp(h0).squeeze(-1)
+
+
+@register_model("deepifm")
+class DeepIFM(IFM):
+    r"""DeepIFM: DeepFM with its FM part replaced by IFM's interaction term,
+
+    .. math::
+        \hat y = w_0 + \sum_i w_i + \sum_{i<j} T_{ij} \langle \mathbf{f}_{ij}, \mathbf{v}_i \odot \mathbf{v}_j
+        \rangle + \mathrm{MLP}([\mathbf{v}_1 : \dots : \mathbf{v}_n])
+
+    sharing the embeddings. As in the paper's advertising experiment, the attention uses tanh and only pairs
+    of different input columns interact (``cross_field_only``; with one node per column that is every pair).
+
+    Args (besides IFM's; ``activation`` defaults to ``"tanh"``, ``cross_field_only`` to True):
+        mlp_dims: hidden layer sizes of the deep part (DeepFM's 200-200-200).
+        mlp_dropout: dropout after each hidden layer.
+    """
+
+    @extends(IFM.__init__, activation="tanh", cross_field_only=True)
+    def __init__(self, space, *, mlp_dims: Sequence[int] = (200, 200, 200), mlp_dropout: float = 0.0, **options):
+        super().__init__(space, **options)
+        self.mlp = mlp(space.num_fields * self.embedding.dim, mlp_dims, mlp_dropout)
+
+    def forward(self, batch: TabularBatch) -> Tensor:
+        e = self.embedding(batch)
+        pooled, _, _ = self.interactions(e)
+        return self.linear(batch) + pooled.sum(-1) + self.mlp(e.flatten(1)).squeeze(-1)
