@@ -181,6 +181,10 @@ class DenseAdj:
     # -- reductions over the neighbourhood --------------------------------------------------------------
     def softmax(self, src: Tensor) -> Tensor:
         """Softmax over each node's neighbours of edge scores ``(B, n, k, ...)``."""
+        if src.dim() == 3 and src.device.type == "cpu":
+            # torch's CPU softmax vectorises along the reduced axis, so over a short last axis (k neighbours) it
+            # runs at a fraction of its speed; over the middle axis of a transposed copy it is 3-4x faster.
+            return torch.softmax(src.transpose(1, 2).contiguous(), dim=1).transpose(1, 2).contiguous()
         return torch.softmax(src, dim=2)
 
     def aggregate(self, msg: Tensor, reduce: str = "sum") -> Tensor:

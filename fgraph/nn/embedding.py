@@ -2,10 +2,22 @@ r"""Field embeddings: the node features of the field graph."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.loader import TabularBatch
 from ..data.space import PAD, UNKNOWN, FeatureSpace
+
+
+def _lookup(weight: Tensor, ids: Tensor) -> Tensor:
+    """Rows ``weight[ids]``, shaped ``(*ids.shape, dim)``.
+
+    On CPU the backward of ``index_select`` (an ``index_add_``) is 3-5x faster than ``embedding``'s, which sorts
+    the ids first; for a CTR batch that is a noticeable part of the step. Elsewhere ``embedding`` is kept.
+    """
+    if weight.device.type == "cpu":
+        return weight.index_select(0, ids.reshape(-1)).view(*ids.shape, weight.size(1))
+    return F.embedding(ids, weight)
 
 
 class FieldEmbedding(nn.Module):
@@ -88,7 +100,7 @@ class FieldEmbedding(nn.Module):
         table = self.tables[g]
         single = len(self.group_sizes) == 1
         local = ids if single else ids[:, positions]
-        out = table(local + offsets)
+        out = _lookup(table.weight, local + offsets)
         if bags is not None and self.bag_positions.numel():
             # Bag slot b holds node bag_positions[b]; find the bag nodes in this group.
             in_group = torch.isin(self.bag_positions, positions)
@@ -97,7 +109,7 @@ class FieldEmbedding(nn.Module):
                 tokens = bags[:, in_group]                                     # (B, nb, L)
                 where = bag_nodes if single else torch.searchsorted(positions, bag_nodes)
                 mask = (tokens != PAD).unsqueeze(-1)
-                rows = table(tokens.clamp(min=0) + offsets[where].view(1, -1, 1))   # (B, nb, L, s)
+                rows = _lookup(table.weight, tokens.clamp(min=0) + offsets[where].view(1, -1, 1))  # (B, nb, L, s)
                 pooled = (rows * mask).sum(2) / mask.sum(2).clamp(min=1)
                 out = out.index_copy(1, where, pooled)
         return self.projections[g](out)
