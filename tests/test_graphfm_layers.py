@@ -178,3 +178,18 @@ def test_readout_forms_match_their_equations():
     h = states[1]
     ref = (torch.sigmoid(head.gate(h)).squeeze(-1) * head.score(h).squeeze(-1)).sum(1) + head.bias
     torch.testing.assert_close(att(states), ref)
+
+    flat_gate = FieldReadout(N, [3, 5], "attention", layers=[1], gate="flat")
+    head = flat_gate.heads[0]
+    weight = torch.sigmoid(h.reshape(B, -1) @ head.gate.weight.T + head.gate.bias)          # (B, n)
+    ref = (weight * head.score(h).squeeze(-1)).sum(1) + head.bias
+    torch.testing.assert_close(flat_gate(states), ref)
+    # A field's weight now depends on the other fields' states; with the per-node gate it does not.
+    moved = [states[0], h.clone()]
+    moved[1][:, 1] += 1.0
+    w_node = lambda r, hh: torch.sigmoid(r.heads[0].gate(hh)).squeeze(-1)[:, 0]
+    w_flat = lambda r, hh: torch.sigmoid(r.heads[0].gate(hh.reshape(B, -1)))[:, 0]
+    torch.testing.assert_close(w_node(att, h), w_node(att, moved[1]))
+    assert not torch.allclose(w_flat(flat_gate, h), w_flat(flat_gate, moved[1]))
+    with pytest.raises(ValueError, match="gate must be one of"):
+        FieldReadout(N, [3], "attention", gate="global")

@@ -41,6 +41,9 @@ class FiGNN(FieldGraphModel):
         negative_slope: of the edge attention's LeakyReLU.
         readout: pooling of the shared readout: ``"attention"`` (Fi-GNN's attentional scoring), or
             ``"mean"`` / ``"flatten"``.
+        readout_gate: for the attentional scoring, each field's weight from its own state (``"node"``, the
+            paper's :math:`a_i = \mathrm{MLP}_2(\mathbf{h}_i)`) or from all fields' states (``"flat"``, the
+            RecBole and FuxiCTR ports).
         readout_all_steps: read out the concatenated states of all steps (GraphFM's form) instead of the
             last step only.
     """
@@ -48,7 +51,7 @@ class FiGNN(FieldGraphModel):
     def __init__(self, space: FeatureSpace, embed_dim: int = 16, steps: int = 3, gru: bool = True,
                  share_weights: bool = True, recompute_attention: bool = False, self_attention: bool = False,
                  attention_heads: int = 2, negative_slope: float = 0.2, readout: str = "attention",
-                 readout_all_steps: bool = False):
+                 readout_all_steps: bool = False, readout_gate: str = "node"):
         super().__init__(space)
         n = space.num_fields
         if steps < 0:
@@ -65,7 +68,8 @@ class FiGNN(FieldGraphModel):
         self.convs = nn.ModuleList(GatedFieldConv(embed_dim, n, gru=shared_gru) for _ in range(num_convs))
         num_states = max(steps, 1)
         layers = list(range(num_states)) if readout_all_steps else [num_states - 1]
-        self.readout = FieldReadout(n, [embed_dim] * num_states, pooling=readout, layers=layers)
+        self.readout = FieldReadout(n, [embed_dim] * num_states, pooling=readout, layers=layers,
+                                    gate=readout_gate)
 
     def propagate(self, batch: TabularBatch, record: bool = False):
         e = self.embedding(batch)                                    # (B, n, d)

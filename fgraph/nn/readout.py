@@ -7,21 +7,23 @@ import torch
 from torch import Tensor, nn
 
 POOLINGS = ("mean", "flatten", "attention")
+GATES = ("node", "flat")
 
 
 class _Head(nn.Module):
     """One output of the readout: a pooling of ``(B, n, D)`` states followed by a projection to a logit."""
 
-    def __init__(self, num_fields: int, dim: int, pooling: str):
+    def __init__(self, num_fields: int, dim: int, pooling: str, gate: str = "node"):
         super().__init__()
-        self.pooling = pooling
+        self.pooling, self.gate_from = pooling, gate
         if pooling == "mean":
             self.proj = nn.Linear(dim, 1)
         elif pooling == "flatten":
             self.proj = nn.Linear(num_fields * dim, 1)
         else:
             self.score = nn.Linear(dim, 1)
-            self.gate = nn.Linear(dim, 1)
+            # "flat": every field's weight sees all states (the gate of the RecBole and FuxiCTR ports).
+            self.gate = nn.Linear(dim, 1) if gate == "node" else nn.Linear(num_fields * dim, num_fields)
             self.bias = nn.Parameter(torch.zeros(1))
 
     def forward(self, h: Tensor) -> Tensor:
@@ -29,7 +31,10 @@ class _Head(nn.Module):
             return self.proj(h.mean(1)).squeeze(-1)
         if self.pooling == "flatten":
             return self.proj(h.reshape(h.size(0), -1)).squeeze(-1)
-        weight = torch.sigmoid(self.gate(h)).squeeze(-1)            # (B, n)
+        if self.gate_from == "node":
+            weight = torch.sigmoid(self.gate(h)).squeeze(-1)                    # (B, n)
+        else:
+            weight = torch.sigmoid(self.gate(h.reshape(h.size(0), -1)))         # (B, n)
         return (weight * self.score(h).squeeze(-1)).sum(1) + self.bias
 
 
@@ -42,7 +47,9 @@ class FieldReadout(nn.Module):
     * ``pooling="mean"`` (GraphFM, Eq. 15–17): :math:`\hat y = \mathbf{p}^\top \frac1n \sum_i \mathbf{h}_i + b`;
     * ``pooling="flatten"`` (FIVES, Eq. 3): :math:`\hat y = \mathbf{W} [\mathbf{h}_1 : \dots : \mathbf{h}_n] + b`;
     * ``pooling="attention"`` (Fi-GNN's attentional scoring):
-      :math:`\hat y = \sum_i \sigma(\mathbf{w}_g^\top \mathbf{h}_i + b_g)\,(\mathbf{w}_s^\top \mathbf{h}_i + b_s) + b`.
+      :math:`\hat y = \sum_i \sigma(\mathbf{w}_g^\top \mathbf{h}_i + b_g)\,(\mathbf{w}_s^\top \mathbf{h}_i + b_s) + b`;
+      with ``gate="flat"`` the weights come from all states at once,
+      :math:`\sigma(\mathbf{W}_g [\mathbf{h}_1 : \dots : \mathbf{h}_n] + \mathbf{b}_g) \in \mathbb{R}^n`.
 
     With ``per_layer=True`` every layer gets its own output instead (FIVES, Eq. 3–4): the training loss is the
     mean of the per-layer losses and the prediction is the mean of the per-layer logits.
@@ -52,6 +59,8 @@ class FieldReadout(nn.Module):
         layer_dims: state size of each layer.
         pooling: ``"mean"`` (default), ``"flatten"`` or ``"attention"``.
         per_layer: one output per layer.
+        gate: for ``pooling="attention"``: each field's weight from its own state (``"node"``, the paper) or
+            from the flattened states of all fields (``"flat"``).
         layers: which layers the readout uses (indices into the state list, default all; e.g. ``[2]`` reads
             only the third layer, GraphFM's "-K" ablation).
 
@@ -61,21 +70,23 @@ class FieldReadout(nn.Module):
     """
 
     def __init__(self, num_fields: int, layer_dims: Sequence[int], pooling: str = "mean", per_layer: bool = False,
-                 layers: Sequence[int] | None = None):
+                 layers: Sequence[int] | None = None, gate: str = "node"):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if gate not in GATES:
+            raise ValueError(f"gate must be one of {GATES}, got {gate!r}")
         self.num_fields, self.layer_dims = num_fields, list(layer_dims)
         self.layers = list(range(len(self.layer_dims))) if layers is None else [int(i) for i in layers]
         bad = [i for i in self.layers if not -len(self.layer_dims) <= i < len(self.layer_dims)]
         if bad or not self.layers:
             raise ValueError(f"layers {self.layers} must index the {len(self.layer_dims)} layer states")
-        self.pooling, self.per_layer = pooling, per_layer
+        self.pooling, self.per_layer, self.gate = pooling, per_layer, gate
         dims = [self.layer_dims[i] for i in self.layers]
         if per_layer:
-            self.heads = nn.ModuleList(_Head(num_fields, d, pooling) for d in dims)
+            self.heads = nn.ModuleList(_Head(num_fields, d, pooling, gate) for d in dims)
         else:
-            self.heads = nn.ModuleList([_Head(num_fields, sum(dims), pooling)])
+            self.heads = nn.ModuleList([_Head(num_fields, sum(dims), pooling, gate)])
 
     def reset_parameters(self) -> None:
         for module in self.modules():
@@ -103,4 +114,5 @@ class FieldReadout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"fields={self.num_fields}, layer_dims={self.layer_dims}, pooling={self.pooling!r}, " \
-               f"per_layer={self.per_layer}, layers={self.layers}"
+               f"per_layer={self.per_layer}, layers={self.layers}" + \
+               (f", gate={self.gate!r}" if self.pooling == "attention" else "")
