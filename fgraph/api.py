@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import time
 from dataclasses import dataclass, fields as dc_fields
 from pathlib import Path
@@ -10,9 +11,13 @@ from pathlib import Path
 from .data.datasets import DATASETS, TRAIN_DEFAULTS, canonical_name, load_dataset
 from .data.encoder import FieldEncoder
 from .data.space import EncodedData
-from .models.base import MODELS, CTRModel, build_model
-from .train.checkpoint import check_same_space, load_checkpoint
-from .train.trainer import TrainConfig, Trainer, seed_everything
+from ._validate import OptionErrors, as_annotated, as_bool, as_int, as_mapping
+from .errors import (CheckpointError, ConfigError, FgraphError, InputFileError, InputFileNotFoundError)
+from .models.base import MODELS, CTRModel, build_model, check_hparams
+from .train.checkpoint import check_encoder_fingerprint, check_same_space, load_checkpoint, load_weights
+from .train.run_dir import RunDirectory, write_json_atomic
+from .train.trainer import (RESUME_FIXED_OPTIONS, TrainConfig, Trainer, _plain, fixed_option_differences,
+                            seed_everything)
 
 SPLITS = ("train", "valid", "test")
 TRAIN_OPTIONS = {f.name for f in dc_fields(TrainConfig)}
@@ -31,24 +36,75 @@ class Run:
 
 
 def _dataset_kwargs(dataset: str, options: dict, task: str) -> dict:
-    options = dict(options)
+    """The builder options of ``dataset``, checked against the builder's signature and coerced."""
+    options = as_mapping("dataset_options", options)
     builder = DATASETS[dataset]
-    accepted = inspect.signature(builder).parameters
+    accepted = {k: p for k, p in inspect.signature(builder).parameters.items() if k != "data_dir"}
     # The regression protocol of the FM papers uses ±1 labels.
     if task == "regression" and "labels" in accepted and "labels" not in options:
         options["labels"] = "pm1"
     unknown = sorted(k for k in options if k not in accepted)
     if unknown:
-        raise ValueError(f"data set {dataset!r} does not take option(s) {unknown}; "
-                         f"it takes {sorted(k for k in accepted if k != 'data_dir')}")
+        raise ConfigError(f"data set {dataset!r} does not take option(s) {unknown}; it takes {sorted(accepted)}")
+    errors = OptionErrors()
+    for k, v in options.items():
+        with errors:
+            options[k] = as_annotated(k, v, accepted[k].annotation, where=f"data set {dataset!r}")
+    errors.raise_if_any()
     return options
 
 
 def _check_names(model: str, dataset: str) -> tuple[str, str]:
-    model = model.lower()
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; known models: {sorted(MODELS)}")
-    return model, canonical_name(dataset)
+    if not isinstance(model, str) or model.lower() not in MODELS:
+        raise ConfigError(f"unknown model {model!r}; known models: {sorted(MODELS)}")
+    if not isinstance(dataset, str):
+        raise ConfigError(f"the data set must be given by name, one of {sorted(DATASETS)}; got {dataset!r}")
+    return model.lower(), canonical_name(dataset)
+
+
+def check_train_options(model: str = "fm", dataset: str = "synthetic", *, embed_dim=None, min_count=1,
+                        model_options=None, dataset_options=None, **train_options):
+    """Every option of :func:`train` checked and coerced, before any data is read.
+
+    Returns ``(model, dataset, config, model_options, dataset_options, min_count)``. Raises one
+    :class:`~fgraph.errors.ConfigError` with a line per bad option (unknown names included).
+    """
+    errors = OptionErrors()
+    with errors:
+        if not isinstance(model, str) or model.lower() not in MODELS:
+            raise ConfigError(f"unknown model {model!r}; known models: {sorted(MODELS)}")
+        model = model.lower()
+    with errors:
+        if not isinstance(dataset, str):
+            raise ConfigError(f"the data set must be given by name, one of {sorted(DATASETS)}; got {dataset!r}")
+        dataset = canonical_name(dataset)
+    names_ok = not errors.messages
+    with errors:
+        unknown = sorted(set(train_options) - TRAIN_OPTIONS)
+        if unknown:
+            raise ConfigError(f"unknown training option(s) {unknown}; known: {sorted(TRAIN_OPTIONS)}")
+    config = None
+    with errors:
+        defaults = TRAIN_DEFAULTS.get(dataset, {}) if names_ok else {}
+        config = TrainConfig(**{**defaults, **{k: v for k, v in train_options.items() if k in TRAIN_OPTIONS}})
+    with errors:
+        min_count = as_int("min_count", min_count, minimum=1)
+    with errors:
+        model_options = as_mapping("model_options", model_options)
+        if embed_dim is not None:
+            if "embed_dim" in model_options and model_options["embed_dim"] != embed_dim:
+                raise ConfigError(f"embed_dim is given twice: {embed_dim!r} (embed_dim / --embed-dim) and "
+                                  f"{model_options['embed_dim']!r} (model_options); keep one")
+            model_options["embed_dim"] = embed_dim
+        if names_ok:
+            model_options = check_hparams(model, model_options)
+    with errors:
+        dataset_options = as_mapping("dataset_options", dataset_options)
+        if names_ok:
+            task = config.task if config is not None else "binary"
+            _dataset_kwargs(dataset, dataset_options, task)
+    errors.raise_if_any()
+    return model, dataset, config, model_options, dataset_options, min_count
 
 
 def encode_dataset(dataset: str, data_dir=None, *, min_count: int = 1, encoder: FieldEncoder | None = None,
@@ -65,8 +121,9 @@ def encode_dataset(dataset: str, data_dir=None, *, min_count: int = 1, encoder: 
 
 
 def train(model: str = "fm", dataset: str = "synthetic", *, data_dir=None, out=None, resume: bool = False,
-          embed_dim: int | None = None, min_count: int = 1, model_options: dict | None = None,
-          dataset_options: dict | None = None, **train_options) -> Run:
+          overwrite: bool = False, embed_dim: int | None = None, min_count: int = 1,
+          model_options: dict | None = None, dataset_options: dict | None = None, callbacks=(),
+          **train_options) -> Run:
     """Train ``model`` on ``dataset`` and score it on the test split.
 
     Args:
@@ -74,83 +131,240 @@ def train(model: str = "fm", dataset: str = "synthetic", *, data_dir=None, out=N
         dataset: a data-set builder name (``fgraph.data.datasets.DATASETS``).
         data_dir: where the data sets are (default: ``../shared/datasets`` or ``$FGRAPH_DATA_DIR``).
         out: the run directory (default: ``runs/<model>-<dataset>-<time>``).
-        resume: continue the run in ``out`` from its last checkpoint.
+        resume: continue the run in ``out`` from its last checkpoint (training options not given are the
+            run's own; see :func:`_prepare_resume`). ``config.json`` is left as the run was started.
+        overwrite: replace the run in ``out``: its files are removed (once the data is read) before the new
+            run writes. Without ``resume`` or ``overwrite``, an ``out`` that holds a run is refused.
         embed_dim: embedding size, for models that take one.
         min_count: the encoder's ``min_count``.
         model_options: more model hyperparameters.
         dataset_options: options of the data-set builder (e.g. ``{"labels": "pm1"}``).
+        callbacks: ``callback(trainer, record)`` after every epoch (see :meth:`fgraph.train.Trainer.fit`).
         **train_options: :class:`~fgraph.train.TrainConfig` fields (``epochs``, ``batch_size``, ``lr``...).
             Options not given fall back to the data set's ``TRAIN_DEFAULTS`` (if any), then to ``TrainConfig``.
 
     Returns:
         a :class:`Run` with the trained model (best weights), the encoder and the test metrics.
+
+    Raises:
+        RunDirectoryError: ``out`` holds a run (and neither ``resume`` nor ``overwrite``), is a file, or is in
+            use by another training (it is locked while this one runs).
+        TrainingDivergedError: the loss became NaN or blew up; the last good checkpoint stays in ``out``.
     """
-    model, dataset = _check_names(model, dataset)
-    unknown = sorted(set(train_options) - TRAIN_OPTIONS)
-    if unknown:
-        raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(TRAIN_OPTIONS)}")
-    model_options = dict(model_options or {})
-    if embed_dim is not None:
-        model_options["embed_dim"] = embed_dim
-    dataset_options = dict(dataset_options or {})
-    config = TrainConfig(**{**TRAIN_DEFAULTS.get(dataset, {}), **train_options})
+    model, dataset, config, model_options, dataset_options, min_count = check_train_options(
+        model, dataset, embed_dim=embed_dim, min_count=min_count, model_options=model_options,
+        dataset_options=dataset_options, **train_options)
+    resume, overwrite = as_bool("resume", resume), as_bool("overwrite", overwrite)
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise ConfigError(f"option 'out' must be a directory path, got {out!r}")
     run_dir = Path(out) if out is not None else Path("runs") / f"{model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_config = {"model": model, "dataset": dataset, "data_dir": None if data_dir is None else str(data_dir),
-                  "min_count": min_count, "model_options": model_options, "dataset_options": dataset_options,
-                  "train": config.to_dict()}
-    encoder = None
-    if resume:
-        saved = _read_config(run_dir)
-        for key in ("model", "dataset", "min_count", "model_options", "dataset_options"):
-            if saved[key] != run_config[key]:
-                raise ValueError(f"cannot resume {run_dir}: it was run with {key}={saved[key]!r}, "
-                                 f"not {run_config[key]!r}")
-        encoder = FieldEncoder.from_state_dict(load_checkpoint(run_dir / "checkpoint.pt")["encoder"])
-    seed_everything(config.seed)
-    encoder, data = encode_dataset(dataset, data_dir, min_count=min_count, encoder=encoder, task=config.task,
-                                   **dataset_options)
-    net = build_model(model, encoder.space_, **model_options)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(run_config, indent=1))
-    encoder.save(run_dir / "encoder.json")
-    trainer = Trainer(net, config, encoder=encoder, run_dir=run_dir, run_info=run_config)
-    trainer.fit(data["train"], data["valid"], resume=resume)
-    metrics = {"test": trainer.evaluate(data["test"]), "valid": trainer.evaluate(data["valid"]),
-               "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch}
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    # Plain data (a Path among model_options becomes its string), so config.json and the checkpoint agree.
+    # data_dir absolute, so that `fgraph evaluate` from another working directory reads the same files.
+    run_config = _plain({"model": model, "dataset": dataset,
+                         "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+                         "min_count": min_count, "model_options": model_options,
+                         "dataset_options": dataset_options, "train": config.to_dict()})
+    # The lock is taken before any data is read: a second training into the same directory fails at once.
+    with RunDirectory(run_dir) as run:
+        run.prepare(resume=resume, overwrite=overwrite)
+        encoder = None
+        if resume:
+            config, encoder = _prepare_resume(run_dir, run_config, config, train_options)
+            run_config["train"] = _plain(config.to_dict())
+        seed_everything(config.seed)
+        encoder, data = encode_dataset(dataset, data_dir, min_count=min_count, encoder=encoder, task=config.task,
+                                       **dataset_options)
+        net = build_model(model, encoder.space_, **model_options)
+        if overwrite:
+            run.clear()   # only now, so that a failure while reading the data leaves the old run intact
+        if not resume:
+            write_json_atomic(run_dir / "config.json", run_config)
+            encoder.save(run_dir / "encoder.json")
+        else:
+            # config.json keeps how the run was started; metrics.json described the checkpoint being replaced.
+            (run_dir / "metrics.json").unlink(missing_ok=True)
+            if not (run_dir / "encoder.json").is_file():
+                encoder.save(run_dir / "encoder.json")   # restored from the checkpoint's copy
+        trainer = Trainer(net, config, encoder=encoder, run_dir=run, run_info=run_config)
+        trainer.fit(data["train"], data["valid"], resume=resume, callbacks=callbacks)
+        metrics = {"test": trainer.evaluate(data["test"], name="the test split"),
+                   "valid": trainer.evaluate(data["valid"], name="the validation split"),
+                   "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch}
+        write_json_atomic(run_dir / "metrics.json", metrics)
     return Run(run_dir, net, encoder, trainer, metrics, data)
 
 
+#: what config.json names that a resume, and the checkpoint, must agree with
+RUN_KEYS = ("model", "dataset", "min_count", "model_options", "dataset_options")
+_NEW_RUN = "start a new run with --overwrite or another --out"
+
+
+def _prepare_resume(run_dir: Path, run_config: dict, config: TrainConfig, given: dict
+                    ) -> tuple[TrainConfig, FieldEncoder]:
+    """The configuration and encoder a resume continues with, after checking config.json, the checkpoint and
+    encoder.json agree with each other and with what was asked.
+
+    Training options not given fall back to the run's own (config.json), not to the defaults: a resume with
+    ``--epochs 10`` alone continues at the run's learning rate. An option of
+    :data:`~fgraph.train.trainer.RESUME_FIXED_OPTIONS` given with another value is refused.
+    """
+    saved = _read_config(run_dir)
+    for key in RUN_KEYS:
+        if saved[key] != run_config[key]:
+            raise ConfigError(f"cannot resume {run_dir}: it was run with {key}={saved[key]!r}, not "
+                              f"{run_config[key]!r}; give the run's own value (see {run_dir / 'config.json'}), "
+                              f"or {_NEW_RUN}")
+    saved_train = {k: v for k, v in saved["train"].items() if k in TRAIN_OPTIONS}
+    current = _plain(config.to_dict())
+    asked = {k: current[k] for k in given if k in current}
+    for key, was, now in fixed_option_differences({k: saved_train.get(k) for k in asked}, asked):
+        raise ConfigError(f"cannot resume {run_dir}: it was run with {key}={was!r}, not {now!r}; a resume keeps "
+                          f"the run's {', '.join(RESUME_FIXED_OPTIONS)} (leave the option out to keep it), or "
+                          f"{_NEW_RUN}")
+    try:
+        config = TrainConfig(**{**saved_train, **asked})
+    except ConfigError as e:
+        raise ConfigError(f"cannot resume {run_dir}: the training options in its config.json are not valid: "
+                          f"{e}") from None
+    path = run_dir / "checkpoint.pt"
+    state = load_checkpoint(path)
+    _check_run_info(state, saved, path)
+    encoder = _checkpoint_encoder(state, path)
+    _check_stored_encoder(run_dir, encoder, path)
+    return config, encoder
+
+
+def _check_run_info(state: dict, saved: dict, path: Path) -> None:
+    """Refuse a checkpoint whose run information disagrees with the run's config.json (another run's file)."""
+    info, where = state.get("run_info") or {}, path.parent / "config.json"
+    if state["model_name"] != saved["model"]:
+        raise CheckpointError(f"checkpoint {path} holds a {state['model_name']!r} model, but {where} names model "
+                              f"{saved['model']!r}: the two files come from different runs")
+    for key in RUN_KEYS:
+        if key not in info:
+            raise CheckpointError(f"checkpoint {path} has no run information {key!r} to match {where}: it was not "
+                                  f"written by fgraph train into this directory")
+        if info[key] != saved[key]:
+            raise CheckpointError(f"checkpoint {path} disagrees with {where} on {key!r}: {info[key]!r} in the "
+                                  f"checkpoint, {saved[key]!r} in config.json; the two files come from different "
+                                  f"runs")
+    for key, was, now in fixed_option_differences(saved.get("train", {}), info.get("train", {})):
+        raise CheckpointError(f"checkpoint {path} disagrees with {where} on training option {key!r}: {now!r} in "
+                              f"the checkpoint, {was!r} in config.json; the two files come from different runs")
+
+
+def _checkpoint_encoder(state: dict, path: Path) -> FieldEncoder:
+    """The encoder stored in a checkpoint, checked against its fingerprint and the model's feature space."""
+    if state.get("encoder") is None:
+        raise CheckpointError(f"checkpoint {path} holds no encoder, so its ids cannot be matched to raw data: it "
+                              f"was written by a Trainer without encoder=")
+    try:
+        encoder = FieldEncoder.from_state_dict(state["encoder"])
+    except Exception as e:   # whatever a damaged state makes the encoder raise
+        raise CheckpointError(f"the encoder stored in checkpoint {path} cannot be read ({e}): the checkpoint is "
+                              f"damaged") from None
+    check_same_space(state["space"], encoder.space_, what=f"model in checkpoint {path}",
+                     other="the encoder stored with it (the checkpoint is damaged)")
+    check_encoder_fingerprint(state.get("encoder_fingerprint"), encoder.fingerprint(), path,
+                              "encoder stored with it")
+    return encoder
+
+
+def _check_stored_encoder(run_dir: Path, encoder: FieldEncoder, path: Path) -> None:
+    """Refuse a run whose encoder.json is not the encoder of its checkpoint (a missing one is fine)."""
+    stored_path = run_dir / "encoder.json"
+    if not stored_path.is_file():
+        return
+    try:
+        stored = FieldEncoder.load(stored_path)
+    except FgraphError:
+        raise
+    except Exception as e:
+        raise InputFileError(f"{stored_path} cannot be read ({type(e).__name__}: {e}); the run's encoder is also "
+                             f"in {path.name}: delete {stored_path} and a resume writes it again") from None
+    diff = encoder.space_.describe_difference(stored.space_)
+    if diff:
+        raise CheckpointError(f"{stored_path} is not the encoder of checkpoint {path}: {diff}")
+    check_encoder_fingerprint(encoder.fingerprint(), stored.fingerprint(), path, f"run's {stored_path.name}")
+
+
 def _read_config(run_dir: Path) -> dict:
-    path = Path(run_dir) / "config.json"
+    """The run's config.json, or a clear error if the directory is not a run or the file is damaged."""
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not an fgraph run directory (no config.json)")
-    return json.loads(path.read_text())
+        raise InputFileNotFoundError(f"{run_dir} is not an fgraph run directory (no config.json)")
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise InputFileError(f"{path} is not UTF-8 text (byte {e.start}): the run directory is damaged") from None
+    except json.JSONDecodeError as e:
+        raise InputFileError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}): the run "
+                             f"directory is damaged") from None
+    missing = [] if not isinstance(saved, dict) else \
+        [k for k in (*RUN_KEYS, "train") if k not in saved]
+    if not isinstance(saved, dict) or missing or not isinstance(saved["train"], dict):
+        raise InputFileError(f"{path} is not an fgraph run configuration"
+                             f"{f': it lacks {missing}' if missing else ''}: the run directory is damaged")
+    return saved
+
+
+def _load_run(run_dir) -> tuple[CTRModel, FieldEncoder, dict, dict]:
+    run_dir = Path(run_dir)
+    config = _read_config(run_dir)
+    path = run_dir / "checkpoint.pt"
+    if not path.exists():
+        raise InputFileNotFoundError(f"{run_dir} holds no checkpoint.pt: its training stopped before the first "
+                                     f"epoch was saved, so there is nothing to load")
+    state = load_checkpoint(path)
+    _check_run_info(state, config, path)
+    encoder = _checkpoint_encoder(state, path)
+    _check_stored_encoder(run_dir, encoder, path)
+    try:
+        model = build_model(state["model_name"], encoder.space_, **state["model_hparams"])
+    except (FgraphError, ValueError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {path} holds a {state['model_name']!r} model this fgraph cannot build "
+                              f"({e})") from None
+    # Without a validation improvement (every monitored score NaN, say) there are no best weights: the last
+    # epoch's are used.
+    best = state.get("best_model_state")
+    load_weights(model, best if best is not None else state["model_state"], path,
+                 "best weights" if best is not None else "weights")
+    return model, encoder, config, state
 
 
 def load_run(run_dir) -> tuple[CTRModel, FieldEncoder, dict]:
-    """The trained model (best weights), its encoder and the run's configuration."""
-    run_dir = Path(run_dir)
-    config = _read_config(run_dir)
-    state = load_checkpoint(run_dir / "checkpoint.pt")
-    encoder = FieldEncoder.from_state_dict(state["encoder"])
-    model = build_model(state["model_name"], encoder.space_, **state["model_hparams"])
-    model.load_state_dict(state["best_model_state"] or state["model_state"])
+    """The trained model (best weights), its encoder and the run's configuration.
+
+    Raises:
+        InputFileNotFoundError: not a run directory, or one without a checkpoint.
+        InputFileError: a damaged config.json or encoder.json.
+        CheckpointError: a damaged or foreign checkpoint, or one that disagrees with config.json or
+            encoder.json (another run's, or another encoder's).
+    """
+    model, encoder, config, _ = _load_run(run_dir)
     return model, encoder, config
 
 
 def evaluate(run_dir, split: str = "test", data_dir=None) -> dict:
-    """Score a saved run on one split of the data set it was trained on."""
+    """Score a saved run on one split of the data set it was trained on (on the CPU)."""
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    model, encoder, config = load_run(run_dir)
-    train_cfg = {k: v for k, v in config["train"].items() if k in TRAIN_OPTIONS}
-    train_cfg["progress"] = False
+        raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
+    model, encoder, config, state = _load_run(run_dir)
+    saved = state.get("config") or config["train"]
+    # Only what scoring needs, so that a run saved on a GPU, or by an fgraph with other option rules, still scores.
+    train_cfg = {k: saved[k] for k in ("task", "monitor", "batch_size", "eval_batch_size") if k in saved}
+    try:
+        cfg = TrainConfig(**train_cfg, progress=False, device="cpu")
+    except ConfigError as e:
+        raise CheckpointError(f"the training options saved with {Path(run_dir) / 'checkpoint.pt'} are not valid: "
+                              f"{e}") from None
     data_dir = data_dir if data_dir is not None else config.get("data_dir")
-    _, data = encode_dataset(config["dataset"], data_dir, encoder=encoder, task=train_cfg["task"],
+    _, data = encode_dataset(config["dataset"], data_dir, encoder=encoder, task=cfg.task,
                              **config["dataset_options"])
     check_same_space(model.space, data[split].space, what="saved run")
-    trainer = Trainer(model, TrainConfig(**train_cfg))
-    if train_cfg["task"] == "regression":
-        trainer.clip_range = (float(data["train"].y.min()), float(data["train"].y.max()))
-    return trainer.evaluate(data[split])
+    trainer = Trainer(model, cfg)
+    if cfg.task == "regression":
+        clip = state.get("clip_range")
+        trainer.clip_range = tuple(clip) if clip else (float(data["train"].y.min()), float(data["train"].y.max()))
+    return trainer.evaluate(data[split], name=f"the {split} split")

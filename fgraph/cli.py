@@ -7,6 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+from ._validate import as_mapping
+from .errors import ConfigError, FgraphError, InputFileError, InputFileNotFoundError
+
 # Options of `fgraph train`: name -> (type, help). Defaults come from fgraph.api.train / TrainConfig.
 TRAIN_FLAGS = {
     "model": (str, "model name (default: fm); see `fgraph train --list-models`"),
@@ -29,39 +32,105 @@ TRAIN_FLAGS = {
     "threads": (int, "torch threads"),
 }
 API_KEYS = {"model", "dataset", "data_dir", "out", "embed_dim", "min_count"}
+#: Options a config file may hold besides the flags above.
+CONFIG_ONLY = {"resume", "overwrite", "model_options", "dataset_options", "progress", "grad_clip",
+               "optimizer_options", "eval_batch_size"}
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict:
+    """``KEY=VALUE`` pairs; a value is read as JSON when it parses (``3``, ``[8, 4]``, ``true``), else as text."""
     out = {}
     for item in items or []:
-        if "=" not in item:
-            raise SystemExit(f"fgraph: {flag} takes KEY=VALUE, got {item!r}")
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise ConfigError(f"{flag} takes KEY=VALUE (e.g. {flag} heads=2), got {item!r}")
         key, value = item.split("=", 1)
         try:
-            out[key.replace("-", "_")] = json.loads(value)
+            out[key.strip().replace("-", "_")] = json.loads(value)
         except json.JSONDecodeError:
-            out[key.replace("-", "_")] = value
+            out[key.strip().replace("-", "_")] = value
     return out
 
 
+def _unique_json_object(pairs: list) -> dict:
+    """A JSON object whose keys are all different (``json`` would keep the last of two silently)."""
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ConfigError(f"option {key!r} is given twice ({seen[key]!r} and {value!r}); keep one")
+        seen[key] = value
+    return seen
+
+
+def _yaml_loader():
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        """PyYAML's safe loader, refusing a key given twice in one mapping (it would keep the last)."""
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"option {key!r} is given twice; keep one", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def _read_config_file(path: str) -> dict:
+    """The options of a YAML or JSON config file, with a clear error for every way the file can be wrong."""
     p = Path(path)
+    if p.is_dir():
+        raise InputFileError(f"config file {path} is a directory; give a .yaml, .yml or .json file")
     if not p.is_file():
-        raise SystemExit(f"fgraph: config file {path} does not exist")
-    text = p.read_text()
+        raise InputFileNotFoundError(f"config file {path} does not exist")
+    raw = p.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputFileError(f"config file {path} is not UTF-8 text (byte {raw[e.start]:#04x} at line {line}); "
+                             f"save it as UTF-8") from None
     if p.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.load(text, Loader=_yaml_loader())
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise InputFileError(f"config file {path} is not valid YAML{where}: {problem}") from None
+    elif p.suffix.lower() == ".json":
+        try:
+            data = json.loads(text, object_pairs_hook=_unique_json_object)
+        except ConfigError as e:
+            raise ConfigError(f"config file {path}: {e}") from None
+        except json.JSONDecodeError as e:
+            raise InputFileError(f"config file {path} is not valid JSON at line {e.lineno}, column {e.colno}: "
+                                 f"{e.msg}") from None
     else:
-        data = json.loads(text)
+        raise InputFileError(f"config file {path}: unknown format {p.suffix or '(no suffix)'!r}; "
+                             f"use a .yaml, .yml or .json file")
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        raise SystemExit(f"fgraph: config file {path} must hold a mapping of options")
+        raise ConfigError(f"config file {path} must hold a mapping of option names to values, "
+                          f"not a {type(data).__name__}")
+    bad_keys = [k for k in data if not isinstance(k, str)]
+    if bad_keys:
+        raise ConfigError(f"config file {path}: option names must be text, got {bad_keys}")
     data = {k.replace("-", "_"): v for k, v in data.items()}
-    known = set(TRAIN_FLAGS) | {"resume", "model_options", "dataset_options", "progress"}
+    known = set(TRAIN_FLAGS) | CONFIG_ONLY
     unknown = sorted(set(data) - known)
     if unknown:
-        raise SystemExit(f"fgraph: config file {path} has unknown option(s) {unknown}; known: {sorted(known)}")
+        raise ConfigError(f"config file {path} has unknown option(s) {unknown}; known: {sorted(known)}")
+    for key in ("model_options", "dataset_options"):
+        if key in data:
+            data[key] = as_mapping(key, data[key], where=f"config file {path}:")
     return data
 
 
@@ -75,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (typ, help_) in TRAIN_FLAGS.items():
         tr.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=help_)
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="replace the run already in --out (its files are removed first)")
     tr.add_argument("--config", metavar="FILE", help="YAML or JSON file of the same options (flags win)")
     tr.add_argument("--model-option", action="append", metavar="KEY=VALUE",
                     help="model hyperparameter (repeatable), e.g. --model-option num_layers=3")
@@ -108,8 +179,10 @@ def _train(args) -> int:
             options[name] = value
     if args.resume:
         options["resume"] = True
-        if "out" not in options:
-            raise SystemExit("fgraph: --resume needs --out RUN_DIR (the run to continue)")
+    if args.overwrite:
+        options["overwrite"] = True
+    if options.get("resume") and "out" not in options:
+        raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
     if args.no_progress:
         options["progress"] = False
     options["model_options"] = {**options.get("model_options", {}), **_key_values(args.model_option, "--model-option")}
@@ -150,13 +223,18 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"train": _train, "evaluate": _evaluate, "datasets": _datasets}[args.command]
     try:
         return handler(args)
-    except (ValueError, KeyError, FileNotFoundError) as e:
-        # Errors about the user's input get one clear line, not a traceback (FGRAPH_DEBUG=1 shows it).
+    except FgraphError as e:
+        # Errors about the user's input get one clear line each, not a traceback (FGRAPH_DEBUG=1 shows it).
+        # Anything else is a bug in fgraph and keeps its traceback.
         if os.environ.get("FGRAPH_DEBUG"):
             raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"fgraph: error: {msg}", file=sys.stderr)
+        for line in str(e).splitlines() or [type(e).__name__]:
+            print(f"fgraph: error: {line}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("fgraph: interrupted (a training run keeps its last completed epoch: continue with --resume --out RUN_DIR)",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def test_config_file_and_flags(tmp_path, capsys):
     (["train", "--dataset", "nope"], "unknown data set 'nope'"),
     (["train", "--model", "lr", "--embed-dim", "4"], "does not take option(s) ['embed_dim']"),
     (["train", "--min-count", "0", "--epochs", "1"], "min_count"),
-    (["train", "--epochs", "0"], "epochs must be >= 1"),
+    (["train", "--epochs", "0"], "'epochs' must be an integer >= 1"),
     (["evaluate", "/no/such/run"], "not an fgraph run directory"),
 ])
 def test_bad_input_gives_one_clear_line(argv, message, capsys, tmp_path, monkeypatch):

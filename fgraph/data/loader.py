@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .._validate import as_bool, as_int
+from ..errors import DataError
 from .space import EncodedData, FeatureSpace, as_long
 
 
@@ -75,19 +77,20 @@ class FieldLoader:
                  seed: int | None = None, as_graph: bool = False, self_loops: bool = True, device=None):
         if not isinstance(data, EncodedData):
             raise TypeError(f"FieldLoader needs EncodedData (from FieldEncoder.transform), got {type(data).__name__}")
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = as_int("batch_size", batch_size, minimum=1, where="FieldLoader")
+        seed = as_int("seed", seed, allow_none=True, where="FieldLoader")
         if len(data) == 0:
-            raise ValueError("cannot load batches from an empty table")
-        self.data = data
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.as_graph = as_graph
-        self.self_loops = self_loops
+            raise DataError("cannot load batches from an empty table")
+        # Ids past a field's vocabulary would index another field's embedding rows: refuse them here,
+        # before any model sees them (one min and one max per column).
+        self.data = data.validate()
+        self.shuffle = as_bool("shuffle", shuffle, where="FieldLoader")
+        self.drop_last = as_bool("drop_last", drop_last, where="FieldLoader")
+        self.as_graph = as_bool("as_graph", as_graph, where="FieldLoader")
+        self.self_loops = as_bool("self_loops", self_loops, where="FieldLoader")
         self.device = device
         self.generator = torch.Generator()
-        self.generator.manual_seed(0 if seed is None else int(seed))
+        self.generator.manual_seed(0 if seed is None else seed)
 
     def __len__(self) -> int:
         n = len(self.data)

@@ -12,9 +12,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
+from .._validate import as_int
+from ..errors import ColumnNotFoundError, ConfigError, DataError
+
 KINDS = ("categorical", "numeric", "multi")
+
+
+class NotAFrameError(DataError, TypeError):
+    """The table given to the encoder is not a pandas DataFrame (a ``TypeError`` too, as it always was)."""
+
+
 NUMERIC_TREATMENTS = ("scale", "bucket", "log")
 
 
@@ -49,21 +59,27 @@ class Field:
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"field name must be a non-empty string, got {self.name!r}")
+            raise ConfigError(f"field name must be a non-empty string, got {self.name!r}")
+        where = f"field {self.name!r}"
         if self.kind not in KINDS:
-            raise ValueError(f"field {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+            raise ConfigError(f"{where}: kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "numeric" and self.treatment not in NUMERIC_TREATMENTS:
-            raise ValueError(
-                f"field {self.name!r}: treatment must be one of {NUMERIC_TREATMENTS}, got {self.treatment!r}"
-            )
-        object.__setattr__(self, "buckets", tuple(int(b) for b in self.buckets))
-        if self.kind == "numeric" and self.treatment == "bucket":
-            if not self.buckets or any(b < 1 for b in self.buckets):
-                raise ValueError(f"field {self.name!r}: buckets must be positive counts, got {self.buckets}")
-        if self.max_tokens < 1:
-            raise ValueError(f"field {self.name!r}: max_tokens must be >= 1, got {self.max_tokens}")
-        if self.min_count is not None and int(self.min_count) < 1:
-            raise ValueError(f"field {self.name!r}: min_count must be >= 1, got {self.min_count}")
+            raise ConfigError(f"{where}: treatment must be one of {NUMERIC_TREATMENTS}, got {self.treatment!r}")
+        # Counts are integers >= 1: 1.5 is refused, never truncated (as_int also refuses True).
+        buckets = (self.buckets,) if isinstance(self.buckets, (int, float, str)) else self.buckets
+        try:
+            buckets = tuple(buckets)
+        except TypeError:
+            raise ConfigError(f"{where} option 'buckets' must be a list of bucket counts, got {self.buckets!r}") \
+                from None
+        object.__setattr__(self, "buckets", tuple(as_int("buckets", b, minimum=1, where=where) for b in buckets))
+        if self.kind == "numeric" and self.treatment == "bucket" and not self.buckets:
+            raise ConfigError(f"{where}: buckets must be positive counts, got {self.buckets}")
+        object.__setattr__(self, "max_tokens", as_int("max_tokens", self.max_tokens, minimum=1, where=where))
+        object.__setattr__(self, "min_count", as_int("min_count", self.min_count, minimum=1, allow_none=True,
+                                                     where=where))
+        if not isinstance(self.sep, str) or not self.sep:
+            raise ConfigError(f"{where} option 'sep' must be a non-empty string, got {self.sep!r}")
 
 
 def categorical(name: str, **kwargs) -> Field:
@@ -104,13 +120,15 @@ class Schema:
             if not isinstance(f, Field):
                 raise TypeError(f"Schema fields must be Field objects, got {f!r}")
         if not fields:
-            raise ValueError("a Schema needs at least one field")
+            raise ConfigError("a Schema needs at least one field")
+        if not isinstance(self.label, str) or not self.label:
+            raise ConfigError(f"the schema's label must be a column name (a non-empty string), got {self.label!r}")
         names = [f.name for f in fields]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise ValueError(f"duplicate field names in schema: {dup}")
+            raise ConfigError(f"duplicate field names in schema: {dup}")
         if self.label in names:
-            raise ValueError(f"the label column {self.label!r} is also declared as a field")
+            raise ConfigError(f"the label column {self.label!r} is also declared as a field")
         object.__setattr__(self, "fields", fields)
 
     @property
@@ -121,7 +139,7 @@ class Schema:
         for f in self.fields:
             if f.name == name:
                 return f
-        raise KeyError(f"no field named {name!r} in schema (fields: {self.names})")
+        raise ColumnNotFoundError(f"no field named {name!r} in schema (fields: {self.names})")
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -130,24 +148,36 @@ class Schema:
         return iter(self.fields)
 
     def check_frame(self, frame: pd.DataFrame, require_label: bool = True) -> None:
-        """Raise a clear error if ``frame`` lacks a declared column or has no rows."""
+        """Raise a clear error if ``frame`` is not a DataFrame (:class:`NotAFrameError`, a ``TypeError``),
+        lacks a declared column (:class:`~fgraph.errors.ColumnNotFoundError`, a ``KeyError``), holds a
+        column that the schema reads twice under one name, or has no rows (:class:`~fgraph.errors.DataError`).
+
+        Columns the schema does not name are ignored, duplicated or not.
+        """
         if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+            raise NotAFrameError(f"expected a pandas DataFrame, got {type(frame).__name__}; build one with "
+                                 f"pd.DataFrame(...) or read one with pd.read_csv(...)")
         missing = [n for n in self.names if n not in frame.columns]
         if missing:
-            raise KeyError(f"field column(s) {missing} declared in the schema are missing from the frame "
-                           f"(it has columns {list(frame.columns)})")
+            raise ColumnNotFoundError(f"field column(s) {missing} declared in the schema are missing from the "
+                                      f"frame (it has columns {list(frame.columns)})")
         if require_label and self.label not in frame.columns:
-            raise KeyError(f"label column {self.label!r} is missing from the frame "
-                           f"(it has columns {list(frame.columns)})")
+            raise ColumnNotFoundError(f"label column {self.label!r} is missing from the frame "
+                                      f"(it has columns {list(frame.columns)})")
+        counts = pd.Series(frame.columns).value_counts()
+        dup = [n for n in self.names + [self.label] if counts.get(n, 0) > 1]
+        if dup:
+            raise DataError(f"the frame has several columns named {dup}; pandas allows it, but the encoder "
+                            f"would not know which to read: rename or drop the copies")
         if len(frame) == 0:
-            raise ValueError("the frame is empty: there are no rows to encode")
+            raise DataError("the frame is empty: there are no rows to encode")
 
     def to_dict(self) -> dict:
         return {"label": self.label, "fields": [asdict(f) for f in self.fields]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Schema":
+        """The schema of :meth:`to_dict` (a field's missing options take their defaults)."""
         fields = [Field(**{**f, "buckets": tuple(f.get("buckets", (10, 100, 1000)))}) for f in d["fields"]]
         return cls(tuple(fields), label=d["label"])
 
@@ -165,3 +195,13 @@ def as_schema(fields: Sequence[Field] | Schema, label: str | None = None) -> Sch
     if isinstance(fields, Schema):
         return fields
     return Schema(tuple(fields), label=label or "label")
+
+
+def row_text(index: pd.Index, pos: int) -> str:
+    """How an error names the row at position ``pos``: ``"row 3"``, or ``"row 'a' (position 3)"`` when the
+    frame's index label is not the position (so a non-unique index is still unambiguous)."""
+    label = index[pos]
+    label = label.item() if isinstance(label, np.generic) else label  # np.int64(3) -> 3
+    if type(label) is int and label == pos:
+        return f"row {pos}"
+    return f"row {label!r} (position {pos})"

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field as dc_field
 import torch
 from torch import Tensor
 
+from ..errors import ColumnNotFoundError, DataError
+
 #: Reserved ids shared by every categorical, bucketised and multi-valued field.
 MISSING, UNKNOWN, RARE = 0, 1, 2
 NUM_RESERVED = 3
@@ -43,6 +45,21 @@ class FeatureSpace:
     cardinalities: list[int]
     sources: list[str]
     max_tokens: dict[str, int] = dc_field(default_factory=dict)
+
+    def __post_init__(self):
+        lengths = {len(self.names), len(self.kinds), len(self.cardinalities), len(self.sources)}
+        if len(lengths) != 1:
+            raise DataError(f"a FeatureSpace needs one name, kind, cardinality and source per node; got "
+                            f"{len(self.names)}, {len(self.kinds)}, {len(self.cardinalities)} and "
+                            f"{len(self.sources)}")
+        bad = [k for k in self.kinds if k not in ("id", "scaled", "bag")]
+        if bad:
+            raise DataError(f"FeatureSpace kinds must be 'id', 'scaled' or 'bag', got {bad}")
+        lacking = [self.names[k] for k, kind in enumerate(self.kinds) if kind == "bag" and self.names[k] not in
+                   self.max_tokens]
+        if lacking or any(int(c) < 1 for c in self.cardinalities):
+            raise DataError(f"FeatureSpace: every cardinality must be >= 1 and every bag node needs its "
+                            f"max_tokens (missing for {lacking})")
 
     @property
     def num_fields(self) -> int:
@@ -76,7 +93,7 @@ class FeatureSpace:
         try:
             return self.names.index(name)
         except ValueError:
-            raise KeyError(f"no field named {name!r} (fields: {self.names})") from None
+            raise ColumnNotFoundError(f"no field named {name!r} (fields: {self.names})") from None
 
     def to_dict(self) -> dict:
         return {"names": list(self.names), "kinds": list(self.kinds),
@@ -126,6 +143,61 @@ class EncodedData:
     def __repr__(self) -> str:
         return (f"EncodedData(rows={len(self)}, fields={self.space.num_fields}, "
                 f"labelled={self.y is not None})")
+
+    def validate(self) -> "EncodedData":
+        """Check that the tensors fit :attr:`space` and each other; return ``self``.
+
+        A model indexes its embedding tables with these ids, so an id outside a field's vocabulary (ids from
+        another encoder, or built by hand) would read another field's row or fail deep inside torch. Raises
+        :class:`~fgraph.errors.DataError` naming the field, the row and the id, or the tensor whose shape is
+        wrong. The cost is one min and one max per column.
+        """
+        sp = self.space
+        ids = self.ids
+        if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.size(1) != sp.num_fields:
+            shape = tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__
+            raise DataError(f"EncodedData ids must be a (rows, {sp.num_fields}) tensor, one column per field of "
+                            f"its space {sp.names}; got {shape}")
+        if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+            raise DataError(f"EncodedData ids must be an integer tensor, got {ids.dtype}")
+        n = ids.size(0)
+        shapes = {"values": (n, sp.num_fields), "y": (n,)}
+        if self.bags is not None:
+            shapes["bags"] = (n, len(sp.bag_positions), self.bags.size(-1) if self.bags.dim() == 3 else -1)
+        elif sp.bag_positions:
+            raise DataError(f"EncodedData has multi-valued fields {[sp.names[k] for k in sp.bag_positions]} "
+                            f"but no bags")
+        for name, shape in shapes.items():
+            t = getattr(self, name)
+            if t is not None and tuple(t.shape) != shape:
+                raise DataError(f"EncodedData {name} has shape {tuple(t.shape)}, expected {shape}: one row per "
+                                f"row of ids ({n})")
+        if n == 0:
+            return self
+        for name in ("values", "y"):
+            t = getattr(self, name)
+            if t is not None and not bool(torch.isfinite(t).all()):
+                row = int((~torch.isfinite(t)).nonzero()[0][0])
+                raise DataError(f"EncodedData {name} holds a NaN or infinite value at row {row}")
+        card = torch.tensor(sp.cardinalities, dtype=torch.long)
+        lo, hi = ids.amin(0).long(), ids.amax(0).long()
+        bad = ((lo < 0) | (hi >= card)).nonzero()
+        if bad.numel():
+            k = int(bad[0])
+            col = ids[:, k].long()
+            row = int(((col < 0) | (col >= card[k])).nonzero()[0])
+            raise DataError(f"field {sp.names[k]!r}: id {int(col[row])} at row {row} is outside its vocabulary "
+                            f"0..{int(card[k]) - 1}; ids must come from the FieldEncoder the model was built "
+                            f"with")
+        for slot, k in enumerate(sp.bag_positions):
+            b = self.bags[:, slot]
+            if int(b.amin()) < PAD or int(b.amax()) >= int(card[k]):  # PAD (-1) and 0..card-1 are valid
+                b = b.long()
+                row, pos = (int(i) for i in ((b < PAD) | (b >= card[k])).nonzero()[0])
+                raise DataError(f"field {sp.names[k]!r}: bag token {int(b[row, pos])} at row {row} is outside its "
+                                f"vocabulary 0..{int(card[k]) - 1} (padding is {PAD}); ids must come from the "
+                                f"FieldEncoder the model was built with")
+        return self
 
     def take(self, index: Tensor) -> "EncodedData":
         """Rows ``index`` as a new EncodedData (a copy)."""

@@ -9,8 +9,10 @@ from typing import Callable, ClassVar
 import torch
 from torch import Tensor, nn
 
+from .._validate import as_annotated
 from ..data.loader import TabularBatch
 from ..data.space import FeatureSpace
+from ..errors import ConfigError
 from ..nn.embedding import FieldEmbedding
 
 MODELS: dict[str, type["CTRModel"]] = {}
@@ -27,17 +29,68 @@ def register_model(name: str):
     return wrap
 
 
-def build_model(name: str, space: FeatureSpace, **hparams) -> "CTRModel":
-    """Instantiate the registered model ``name`` for ``space`` with ``hparams``."""
-    key = name.lower()
-    if key not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {sorted(MODELS)}")
-    cls = MODELS[key]
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "space"}
-    unknown = sorted(set(hparams) - accepted)
+#: Ranges of the hyperparameters that several models share, by name (a model may add its own in
+#: ``CTRModel.hparam_ranges``): ``(low, high, low_open, high_open)``, None for no bound, open bounds strict.
+SHARED_HPARAM_RANGES: dict[str, tuple] = {
+    **{k: (1, None) for k in ("embed_dim", "heads", "attention_heads", "orders", "field_factors",
+                                     "scorer_hidden", "hidden_dim", "attention_dim", "anneal_epochs")},
+    **{k: (0.0, 1.0, False, True) for k in ("dropout", "mlp_dropout")},
+    **{k: (0.0, None, True) for k in ("tau_start", "tau_end", "temperature", "alpha1", "alpha2")},
+    **{k: (0.0, None, False) for k in ("field_l2", "attention_l2", "negative_slope")},
+    **{k: (0, None, False) for k in ("predict_layer", "steps")},
+}
+
+
+def check_hparams(model: "str | type[CTRModel]", hparams: dict) -> dict:
+    """``hparams`` of ``model`` (a registered name or a model class) checked and coerced against the
+    model's signature and ranges.
+
+    Integer options refuse 2.5 and ``"abc"``, list options (``neighbours``, ``mlp_dims``) refuse a scalar,
+    sizes and counts must be >= 1, dropouts lie in [0, 1). Raises :class:`~fgraph.errors.ConfigError` naming
+    the model and the option; unknown option names are refused too. Every model runs this on its own
+    arguments when it is constructed, so ``GraphFM(space, heads=0)`` fails as clearly as the CLI does.
+    """
+    if isinstance(model, str):
+        key = model.lower()
+        if key not in MODELS:
+            raise ConfigError(f"unknown model {model!r}; known models: {sorted(MODELS)}")
+        cls = MODELS[key]
+    else:
+        cls = model
+        key = getattr(cls, "model_name", cls.__name__)
+        key = cls.__name__ if key == "model" else key
+    if not isinstance(hparams, dict):
+        raise ConfigError(f"model options must be a mapping of names to values (e.g. {{embed_dim: 16}}), "
+                          f"got {type(hparams).__name__} {hparams!r}")
+    params = {k: p for k, p in inspect.signature(_original_init(cls)).parameters.items()
+              if k not in ("self", "space") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    unknown = sorted(set(hparams) - set(params))
     if unknown:
-        raise ValueError(f"model {key!r} does not take option(s) {unknown}; it takes {sorted(accepted)}")
-    return cls(space, **hparams)
+        raise ConfigError(f"model {key!r} does not take option(s) {unknown}; it takes {sorted(params)}")
+    ranges = {**SHARED_HPARAM_RANGES, **getattr(cls, "hparam_ranges", {})}
+    return {k: as_annotated(k, v, params[k].annotation, ranges.get(k), where=f"model {key!r}") for k, v in hparams.items()}
+
+
+def _original_init(cls):
+    """The model's own ``__init__`` (the one :class:`CTRModel` wraps to record hyperparameters)."""
+    init = cls.__init__
+    return getattr(init, "__wrapped__", init)
+
+
+def build_model(name: str, space: FeatureSpace, **hparams) -> "CTRModel":
+    """Instantiate the registered model ``name`` for ``space`` with ``hparams`` (checked by :func:`check_hparams`).
+
+    A value a model refuses in its constructor (a ``ValueError``, e.g. more sampled pairs than there are)
+    comes back as a :class:`~fgraph.errors.ConfigError` that names the model.
+    """
+    hparams = check_hparams(name, hparams)  # again at construction; here first, to name unknown options
+    key = name.lower()
+    try:
+        return MODELS[key](space, **hparams)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(f"model {key!r}: {e}") from None
 
 
 @dataclass
@@ -74,7 +127,7 @@ def resolve_optimizer(name: str | type | Callable) -> Callable:
     try:
         return table[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of torch.optim's: "
+        raise ConfigError(f"unknown optimizer {name!r}; choose one of torch.optim's: "
                          f"{sorted(k for k in table if k != 'optimizer')}") from None
 
 
@@ -99,11 +152,15 @@ class CTRModel(nn.Module):
             bound = sig.bind(self, *args, **kw)
             bound.apply_defaults()
             if not hasattr(self, "_hparams_owner"):
-                # The most derived class records its own arguments.
+                # The most derived class checks and records its own arguments (coerced: "8" -> 8).
+                given = {k: v for k, v in bound.arguments.items() if k not in ("self", "space")}
+                bound.arguments.update(check_hparams(cls, given))
                 object.__setattr__(self, "_hparams_owner", cls)
                 object.__setattr__(self, "_hparams", {k: v for k, v in bound.arguments.items()
                                                       if k not in ("self", "space")})
-            init(self, *args, **kw)
+                init(*bound.args, **bound.kwargs)
+            else:
+                init(self, *args, **kw)
 
         cls.__init__ = recording_init
 

@@ -1,13 +1,16 @@
 """One training engine for every fgraph model."""
 from __future__ import annotations
 
+import contextlib
 import copy
-import json
+import inspect
+import math
 import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field as dc_field
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -16,8 +19,12 @@ from tqdm.auto import tqdm
 
 from ..data.loader import FieldLoader
 from ..data.space import EncodedData
-from ..models.base import CTRModel, OptimConfig
-from .checkpoint import check_same_space, load_checkpoint, save_checkpoint
+from ..models.base import CTRModel, OptimConfig, resolve_optimizer
+from .._validate import OptionErrors, as_bool, as_float, as_int, as_mapping, as_str
+from ..errors import CheckpointError, ConfigError, DataError, InputFileNotFoundError, TrainingDivergedError
+from .checkpoint import (check_encoder_fingerprint, check_same_space, check_weights, load_checkpoint,
+                         load_weights, save_checkpoint)
+from .run_dir import RunDirectory, write_json_atomic, write_text_atomic
 from .metrics import GREATER_IS_BETTER, binary_metrics, is_better, regression_metrics
 
 TASKS = ("binary", "regression")
@@ -28,6 +35,40 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def _check_device(device) -> str:
+    """The device option as a string torch accepts and this torch build can use."""
+    text = str(device) if isinstance(device, torch.device) else device
+    if not isinstance(text, str):
+        raise ConfigError(f"training option 'device' must be a device name such as 'cpu' or 'cuda:0', got {device!r}")
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"training option 'device' is {text!r}, which torch does not know; "
+                          f"use 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no GPU visible"
+            raise ConfigError(f"training option 'device' is {text!r}, but this torch ({torch.__version__}, {build}) "
+                              f"cannot use CUDA; use --device cpu, or install a CUDA build of torch")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"training option 'device' is {text!r}, but only {torch.cuda.device_count()} "
+                              f"CUDA device(s) are visible")
+    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError(f"training option 'device' is {text!r}, but MPS is not available here; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"training option 'device' is {text!r}; fgraph runs on 'cpu', 'cuda' or 'mps'")
+    return text
+
+
+def _check_optimizer_options(opt_cls, options: dict) -> None:
+    """Refuse optimiser options the optimiser does not take (torch would raise a TypeError mid-set-up)."""
+    accepted = set(inspect.signature(opt_cls.__init__).parameters) - {"self", "params", "lr"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(f"training option 'optimizer_options' has {unknown}, which {opt_cls.__name__} does not "
+                          f"take; it takes {sorted(accepted)}")
 
 
 @dataclass
@@ -53,6 +94,9 @@ class TrainConfig:
         threads: ``torch.set_num_threads`` for the run, if given.
         progress: show a tqdm bar per epoch.
         grad_clip: clip the gradient norm to this value, if given.
+        divergence_factor: stop with :class:`~fgraph.errors.TrainingDivergedError` when an epoch's running mean
+            training loss exceeds this factor times the loss of the run's first batch (``None``: no such check;
+            a NaN or infinite loss always stops the run).
     """
 
     epochs: int = 20
@@ -71,22 +115,53 @@ class TrainConfig:
     threads: int | None = None
     progress: bool = True
     grad_clip: float | None = None
+    divergence_factor: float | None = 1000.0
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        if self.monitor is None:
-            self.monitor = "auc" if self.task == "binary" else "rmse"
-        allowed = ("auc", "logloss") if self.task == "binary" else ("rmse",)
-        if self.monitor not in allowed:
-            raise ValueError(f"monitor {self.monitor!r} does not fit task {self.task!r}; choose from {allowed}")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.patience < 0:
-            raise ValueError(f"patience must be >= 0, got {self.patience}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        # Every option is checked and coerced here, once, whatever the entry point (CLI, config file, Python):
+        # a YAML ``lr: 1e-3`` (a string in YAML 1.1) becomes 0.001, ``epochs: 2.5`` and ``progress: "maybe"``
+        # are refused rather than truncated or taken as true.
+        w, errors = "training", OptionErrors()
+
+        def check(attr, fn, *args, **kw):
+            with errors:
+                setattr(self, attr, fn(attr, getattr(self, attr), *args, where=w, **kw))
+
+        check("task", as_str, choices=TASKS)
+        check("epochs", as_int, minimum=1)
+        check("batch_size", as_int, minimum=1)
+        check("eval_batch_size", as_int, minimum=1, allow_none=True)
+        with errors:
+            if isinstance(self.optimizer, str):
+                opt_cls = resolve_optimizer(self.optimizer)
+            elif isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.Optimizer):
+                opt_cls = self.optimizer
+            else:
+                raise ConfigError(f"training option 'optimizer' must be a torch.optim name such as 'adam', "
+                                  f"got {self.optimizer!r}")
+            check("optimizer_options", as_mapping)
+            _check_optimizer_options(opt_cls, self.optimizer_options)
+        check("lr", as_float, minimum=0.0, strict_min=True)
+        check("weight_decay", as_float, minimum=0.0)
+        check("embedding_weight_decay", as_float, minimum=0.0)
+        check("patience", as_int, minimum=0)
+        check("seed", as_int, minimum=0, maximum=2 ** 63 - 1)
+        with errors:
+            self.device = _check_device(self.device)
+        check("threads", as_int, minimum=1, allow_none=True)
+        check("progress", as_bool)
+        # grad_clip 0 or None: no clipping; a negative norm would flip the gradient into ascent.
+        check("grad_clip", as_float, minimum=0.0, allow_none=True)
+        with errors:
+            if self.monitor is None and self.task in TASKS:
+                self.monitor = "auc" if self.task == "binary" else "rmse"
+            allowed = ("auc", "logloss") if self.task == "binary" else ("rmse",)
+            if self.monitor not in allowed:
+                raise ConfigError(f"training option 'monitor' is {self.monitor!r}, which does not fit task "
+                                  f"{self.task!r}; choose from {allowed}")
+        # A factor <= 1 would stop a run whose loss merely wobbles above its first batch's.
+        check("divergence_factor", as_float, minimum=1.0, strict_min=True, allow_none=True)
+        errors.raise_if_any()
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -95,18 +170,100 @@ class TrainConfig:
         return d
 
 
+#: training options a resume must keep: the saved optimiser state overrides them (lr, weight decays, optimiser
+#: options), they no longer act (seed: the loaders' random state is restored) or they give the saved metrics
+#: another meaning (task, monitor). The other options (epochs, patience, batch sizes, device...) may change.
+RESUME_FIXED_OPTIONS = ("task", "monitor", "optimizer", "optimizer_options", "lr", "weight_decay",
+                        "embedding_weight_decay", "seed")
+
+
+def fixed_option_differences(saved: dict, current: dict) -> list[tuple[str, object, object]]:
+    """``(option, saved value, current value)`` for each of :data:`RESUME_FIXED_OPTIONS` that differs between
+    two :meth:`TrainConfig.to_dict` (plain data, e.g. from a checkpoint or ``config.json``)."""
+    out = []
+    for key in RESUME_FIXED_OPTIONS:
+        a, b = _plain(saved.get(key)), _plain(current.get(key))
+        if key == "optimizer" and isinstance(a, str) and isinstance(b, str):
+            a_cmp, b_cmp = a.lower(), b.lower()
+        else:
+            a_cmp, b_cmp = a, b
+        if a_cmp != b_cmp:
+            out.append((key, a, b))
+    return out
+
+
 def check_labels(data: EncodedData, task: str, where: str = "data") -> None:
-    """Raise a clear error if the labels of ``data`` do not fit ``task``."""
+    """Raise a clear :class:`~fgraph.errors.DataError` if the labels of ``data`` do not fit ``task``: not 0/1
+    for a classification run, NaN or infinite for a regression run. The message names the row positions."""
     label = data.label_name or "label"
     if data.y is None:
-        raise ValueError(f"{where} has no label column {label!r}")
+        raise DataError(f"{where} has no label column {label!r}")
+    y = data.y
     if task == "binary":
-        bad = torch.unique(data.y[(data.y != 0) & (data.y != 1)])
-        if bad.numel():
-            shown = [float(v) for v in bad[:5]]
+        bad_mask = (y != 0) & (y != 1)
+        if bool(bad_mask.any()):
+            bad = y[bad_mask]
+            shown = [float(v) for v in torch.unique(bad[~torch.isnan(bad)])[:5]]
+            if bool(torch.isnan(bad).any()):
+                shown.append(float("nan"))
+            rows = torch.nonzero(bad_mask).flatten()[:5].tolist()
             hint = " (labels are ±1: use the regression task, or 0/1 labels)" if set(shown) <= {-1.0} else ""
-            raise ValueError(f"label column {label!r} of {where} must be 0/1 for a classification run, "
-                             f"found values {shown}{hint}")
+            raise DataError(f"label column {label!r} of {where} must be 0/1 for a classification run, "
+                            f"found values {shown} at row positions {rows} (0-based){hint}")
+    else:
+        bad_mask = ~torch.isfinite(y)
+        if bool(bad_mask.any()):
+            rows = torch.nonzero(bad_mask).flatten()[:5].tolist()
+            raise DataError(f"label column {label!r} of {where} must hold finite numbers for a regression run, "
+                            f"found {[float(y[r]) for r in rows]} at row positions {rows} (0-based)")
+
+
+class _BatchStream:
+    """An endless stream of shuffled batches (pass after pass over a loader) whose position is saved exactly.
+
+    Bilevel models step some parameters on a validation batch after every training step, so the validation
+    batches run on across epochs. To resume such a run exactly, a checkpoint stores the loader's random state
+    at the start of the current pass and how many batches of that pass were taken; restoring replays the
+    pass's permutation and skips those batches.
+    """
+
+    def __init__(self, loader: FieldLoader):
+        self.loader = loader
+        self._iter = None
+        self._pass_state: torch.Tensor | None = None
+        self._position = 0
+
+    def _start_pass(self) -> None:
+        # FieldLoader draws its permutation on the first batch of a pass, from this state.
+        self._pass_state = self.loader.generator.get_state()
+        self._iter = iter(self.loader)
+        self._position = 0
+
+    def __next__(self):
+        if self._iter is None:
+            self._start_pass()
+        try:
+            batch = next(self._iter)
+        except StopIteration:
+            self._start_pass()
+            batch = next(self._iter)
+        self._position += 1
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"pass_state": self._pass_state, "position": self._position,
+                "generator": self.loader.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("pass_state") is None:   # saved before the first batch was taken
+            self.loader.generator.set_state(state["generator"])
+            self._iter, self._pass_state, self._position = None, None, 0
+            return
+        self.loader.generator.set_state(state["pass_state"])
+        self._iter, self._pass_state = iter(self.loader), state["pass_state"]
+        for _ in range(int(state["position"])):
+            next(self._iter, None)
+        self._position = int(state["position"])
 
 
 class Trainer:
@@ -116,26 +273,40 @@ class Trainer:
     * optimisers from :meth:`CTRModel.configure_optimizers` (one by default; more for models that search,
       each stepping on training or on validation batches);
     * early stopping on a validation metric with ``patience``; the best weights are restored at the end;
-    * with ``run_dir``, a checkpoint after every epoch (model, optimisers, encoder, config, RNG states) and
-      ``resume=True`` to continue from it.
+    * a NaN or infinite loss, or one that blows up (see ``TrainConfig.divergence_factor``), stops the run with
+      :class:`~fgraph.errors.TrainingDivergedError`; the checkpoint of the last completed epoch is kept;
+    * with ``run_dir``, a checkpoint after every epoch (model, optimisers, encoder and its fingerprint, config,
+      the random states of torch, NumPy, Python and both batch streams) and ``resume=True`` to continue from
+      it exactly, as if the run had not stopped.
+
+    The run directory is locked while :meth:`fit` writes it, and :meth:`fit` refuses a directory that already
+    holds a run (any of :data:`~fgraph.train.run_dir.RUN_FILES`) unless it resumes it (``resume=True``) or
+    replaces it (``overwrite=True``); see :mod:`fgraph.train.run_dir`.
 
     Args:
         model: the model.
         config: a :class:`TrainConfig` (keyword arguments override its fields).
         encoder: the fitted encoder, stored in checkpoints so a run can be scored on raw data later.
-        run_dir: where checkpoints and logs go (optional).
+        run_dir: where checkpoints and logs go (optional): a path, or a locked
+            :class:`~fgraph.train.run_dir.RunDirectory` whose owner has already checked it.
         run_info: extra plain data stored in the checkpoint (e.g. how the data set was built).
     """
 
     def __init__(self, model: CTRModel, config: TrainConfig | None = None, *, encoder=None,
-                 run_dir: str | Path | None = None, run_info: dict | None = None, **overrides):
+                 run_dir: str | Path | RunDirectory | None = None, run_info: dict | None = None, **overrides):
         if not isinstance(model, CTRModel):
             raise TypeError(f"Trainer needs an fgraph CTRModel, got {type(model).__name__}")
         config = config or TrainConfig()
         if overrides:
             config = TrainConfig(**{**asdict(config), **overrides})
+        if encoder is not None and getattr(encoder, "space_", None) is not None:
+            check_same_space(encoder.space_, model.space, what="encoder", error=DataError)
         self.model, self.config, self.encoder = model, config, encoder
-        self.run_dir = Path(run_dir) if run_dir is not None else None
+        if run_dir is None or isinstance(run_dir, RunDirectory):
+            self._run_directory = run_dir
+        else:
+            self._run_directory = RunDirectory(run_dir)
+        self.run_dir = None if self._run_directory is None else self._run_directory.path
         self.run_info = dict(run_info or {})
         self.device = torch.device(config.device)
         self.model.to(self.device)
@@ -144,10 +315,14 @@ class Trainer:
         self.epoch = 0
         self.bad_epochs = 0
         self.clip_range: tuple[float, float] | None = None
+        #: the loss of the run's first training batch, the yardstick of ``divergence_factor``
+        self.divergence_reference: float | None = None
+        self.saved_epoch: int | None = None   # the epoch of the checkpoint on disk, written or resumed by us
         optim_cfg = OptimConfig(config.optimizer, config.lr, config.weight_decay, config.embedding_weight_decay,
                                 dict(config.optimizer_options))
         self.optimizers = model.configure_optimizers(optim_cfg)
         self.train_loader: FieldLoader | None = None
+        self.valid_stream: _BatchStream | None = None
 
     # -- loss ---------------------------------------------------------------------------------------------
     def loss_fn(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -156,77 +331,162 @@ class Trainer:
         return F.mse_loss(output, target)
 
     # -- fitting ------------------------------------------------------------------------------------------
-    def fit(self, train: EncodedData, valid: EncodedData | None = None, resume: bool = False) -> "Trainer":
-        """Train on ``train``, early-stopping on ``valid`` (when given). Returns ``self``."""
+    def fit(self, train: EncodedData, valid: EncodedData | None = None, resume: bool = False,
+            overwrite: bool = False, callbacks: Sequence[Callable[["Trainer", dict], None]] = ()) -> "Trainer":
+        """Train on ``train``, early-stopping on ``valid`` (when given). Returns ``self``.
+
+        Args:
+            train, valid: the encoded training and validation data.
+            resume: continue the run in ``run_dir`` from its checkpoint.
+            overwrite: replace the run in ``run_dir`` (its files are removed first).
+            callbacks: called as ``callback(trainer, record)`` after every epoch, once its checkpoint is
+                written (``record`` is the epoch's history entry). An exception a callback raises ends
+                :meth:`fit` and propagates (a tuner prunes a trial this way); the checkpoint stays.
+
+        Raises:
+            RunDirectoryError: ``run_dir`` holds another run (and neither ``resume`` nor ``overwrite``), is in
+                use by another training, or is a file.
+            CheckpointError: the checkpoint to resume from is unreadable or does not fit this model, encoder
+                or configuration.
+            TrainingDivergedError: the loss became non-finite or blew up. The checkpoint of the last completed
+                epoch stays on disk; the model in memory is left with the best weights so far (if any epoch
+                was validated), and :attr:`epoch` and :attr:`history` end with the last completed epoch.
+        """
         cfg = self.config
-        check_same_space(self.model.space, train.space, what="model")
+        check_same_space(self.model.space, train.space, what="model", error=DataError)
         check_labels(train, cfg.task, "the training data")
         if valid is not None:
-            check_same_space(self.model.space, valid.space, what="model")
+            check_same_space(self.model.space, valid.space, what="model", error=DataError)
             check_labels(valid, cfg.task, "the validation data")
         if cfg.threads:
             torch.set_num_threads(int(cfg.threads))
+        needs_valid_batches = any(spec.data == "valid" for spec in self.optimizers)
+        if needs_valid_batches and valid is None:
+            raise ConfigError(f"{type(self.model).__name__} steps some parameters on validation batches; "
+                              f"pass validation data to fit()")
         if cfg.task == "regression":
             self.clip_range = (float(train.y.min()), float(train.y.max()))
         self.train_loader = FieldLoader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=self.device)
-        needs_valid_batches = any(spec.data == "valid" for spec in self.optimizers)
-        if needs_valid_batches and valid is None:
-            raise ValueError(f"{type(self.model).__name__} steps some parameters on validation batches; "
-                             f"pass validation data to fit()")
-        valid_batches = self._cycle(FieldLoader(valid, cfg.batch_size, shuffle=True, seed=cfg.seed + 1,
-                                                device=self.device)) if needs_valid_batches else None
-        if resume:
-            self._load_last_checkpoint()
-        while self.epoch < cfg.epochs and not self._should_stop(valid):
-            self._train_epoch(valid_batches)
-            record = {"epoch": self.epoch, **self._last_train_stats}
-            if valid is not None:
-                record.update({f"valid_{k}": v for k, v in self.evaluate(valid).items()})
-                self._track_best(record[f"valid_{cfg.monitor}"])
-            self.history.append(record)
-            self._log(record)
-            self._write_checkpoint()
+        self.valid_stream = _BatchStream(FieldLoader(valid, cfg.batch_size, shuffle=True, seed=cfg.seed + 1,
+                                                     device=self.device)) if needs_valid_batches else None
+        with self._claim_run_dir(resume, overwrite):
+            if resume:
+                self._load_last_checkpoint()
+            while self.epoch < cfg.epochs and not self._should_stop(valid):
+                self._train_epoch()
+                record = {"epoch": self.epoch, **self._last_train_stats}
+                if valid is not None:
+                    try:
+                        scores = self.evaluate(valid, name="the validation data")
+                    except TrainingDivergedError as e:
+                        self._diverged(f"after its last step: {e}")
+                    record.update({f"valid_{k}": v for k, v in scores.items()})
+                    self._track_best(record[f"valid_{cfg.monitor}"])
+                self.history.append(record)
+                self._write_checkpoint()
+                self._log(record)
+                for callback in callbacks:
+                    callback(self, record)
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return self
 
+    @contextlib.contextmanager
+    def _claim_run_dir(self, resume: bool, overwrite: bool):
+        """Hold the run directory's lock for one :meth:`fit` (unless the caller already holds it)."""
+        run = self._run_directory
+        if run is None:
+            if resume:
+                raise InputFileNotFoundError("cannot resume: no checkpoint, since this Trainer has no run_dir; "
+                                             "pass run_dir= the directory of the run to continue")
+            yield
+            return
+        if run.locked:   # fgraph.api.train holds it and has checked what may be written there
+            yield
+            return
+        with run:
+            # A Trainer that wrote this directory itself may continue there (fit called again).
+            if resume or self.saved_epoch is None:
+                run.prepare(resume=resume, overwrite=overwrite)
+                if overwrite:
+                    run.clear()
+            yield
+
     def _should_stop(self, valid) -> bool:
         return valid is not None and self.best_epoch is not None and self.bad_epochs >= self.config.patience
 
-    @staticmethod
-    def _cycle(loader: FieldLoader):
-        while True:
-            yield from loader
+    def _diverged(self, what: str, step: int | None = None) -> None:
+        """Stop the run: raise TrainingDivergedError saying where, and which checkpoint is kept."""
+        cfg = self.config
+        epoch = self.epoch
+        self.epoch = len(self.history)   # the diverged epoch is not part of the run
+        if self.best_state is not None:   # leave the model usable in memory: the best weights so far
+            self.model.load_state_dict(self.best_state)
+        where = f"epoch {epoch}" + (f", step {step} of {len(self.train_loader)}" if step is not None else "")
+        if self.run_dir is None:
+            kept = "nothing was saved (the Trainer has no run_dir)"
+        elif self.saved_epoch is not None and self.saved_epoch == self.epoch and self.checkpoint_path.is_file():
+            kept = (f"the last good checkpoint, of epoch {self.saved_epoch}, is kept at {self.checkpoint_path} "
+                    f"(and no checkpoint was written for epoch {epoch})")
+        else:
+            kept = f"no checkpoint was written: epoch {epoch} was the run's first"
+        factor = "off" if not cfg.divergence_factor else f"{cfg.divergence_factor:g}"
+        raise TrainingDivergedError(
+            f"training diverged at {where}: {what}; {kept}. Lower the learning rate (lr={cfg.lr:g}), set "
+            f"grad_clip, or change divergence_factor (now {factor}; None turns the blow-up check off)")
 
-    def _train_epoch(self, valid_batches) -> None:
+    def _train_epoch(self) -> None:
         cfg = self.config
         self.epoch += 1
         self.model.train()
         self.model.on_epoch_start(self.epoch)
         train_specs = [s for s in self.optimizers if s.data == "train"]
         valid_specs = [s for s in self.optimizers if s.data == "valid"]
+        factor = cfg.divergence_factor
         total, rows, started = 0.0, 0, time.perf_counter()
         bar = tqdm(self.train_loader, desc=f"epoch {self.epoch}", leave=False, disable=not cfg.progress,
                    file=sys.stderr)
-        for step, batch in enumerate(bar):
-            for spec in self.optimizers:
-                spec.optimizer.zero_grad(set_to_none=True)
-            loss = self.model.loss(batch, self.loss_fn)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            for spec in train_specs:
-                spec.optimizer.step()
-            self.model.on_train_step_end(step)
-            for spec in valid_specs:
-                spec.optimizer.zero_grad(set_to_none=True)
-                self.model.loss(next(valid_batches), self.loss_fn).backward()
-                spec.optimizer.step()
-            n = batch.num_rows
-            total += float(loss.detach()) * n
-            rows += n
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{total / rows:.4f}")
+        try:
+            for step, batch in enumerate(bar):
+                for spec in self.optimizers:
+                    spec.optimizer.zero_grad(set_to_none=True)
+                loss = self.model.loss(batch, self.loss_fn)
+                # Checked before the step, so that a NaN never reaches the weights of a later checkpoint.
+                value = float(loss.detach())
+                n = batch.num_rows
+                if not math.isfinite(value):
+                    self._diverged(f"the training loss is {value}", step + 1)
+                total += value * n
+                rows += n
+                if self.divergence_reference is None:
+                    self.divergence_reference = value
+                elif factor and total / rows > factor * max(self.divergence_reference, 1e-12):
+                    self._diverged(f"the epoch's mean training loss is {total / rows:.6g}, more than "
+                                   f"{factor:g} times the loss of the run's first batch "
+                                   f"({self.divergence_reference:.6g})", step + 1)
+                loss.backward()
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                for spec in train_specs:
+                    spec.optimizer.step()
+                self.model.on_train_step_end(step)
+                for spec in valid_specs:
+                    spec.optimizer.zero_grad(set_to_none=True)
+                    valid_loss = self.model.loss(next(self.valid_stream), self.loss_fn)
+                    valid_value = float(valid_loss.detach())
+                    if not math.isfinite(valid_value):
+                        self._diverged(f"the loss of the validation batch that steps {spec.name!r} is "
+                                       f"{valid_value}", step + 1)
+                    valid_loss.backward()
+                    spec.optimizer.step()
+                if step % 20 == 0:
+                    bar.set_postfix(loss=f"{total / rows:.4f}")
+        finally:
+            bar.close()
+        # The last step's update is not seen by any loss of this epoch: check the weights it left.
+        bad = [name for name, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            self._diverged(f"the weights {bad[:3]} are not finite after the epoch's last step", len(self.train_loader))
         elapsed = time.perf_counter() - started
         self._last_train_stats = {"train_loss": total / rows, "samples_per_s": rows / elapsed,
                                   "epoch_seconds": elapsed}
@@ -239,39 +499,73 @@ class Trainer:
         else:
             self.bad_epochs += 1
 
-    def _log(self, record: dict) -> None:
+    @staticmethod
+    def _log_line(record: dict, best: bool) -> str:
         parts = [f"epoch {record['epoch']:3d}", f"loss {record['train_loss']:.5f}"]
         parts += [f"{k} {v:.5f}" for k, v in record.items() if k.startswith("valid_")]
         parts.append(f"{record['samples_per_s']:,.0f} samples/s")
-        if self.best_epoch == record["epoch"]:
+        if best:
             parts.append("*")
-        line = " | ".join(parts)
+        return " | ".join(parts)
+
+    def _log(self, record: dict) -> None:
+        line = self._log_line(record, self.best_epoch == record["epoch"])
         tqdm.write(line, file=sys.stdout)
         if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.run_dir / "log.txt", "a") as fh:
+            with open(self.run_dir / "log.txt", "a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
+
+    def _rewrite_log(self) -> None:
+        """Write log.txt anew from :attr:`history`: on a resume it then holds each epoch of the checkpoint once,
+        and nothing of an epoch that was interrupted (or logged after the checkpoint it never got)."""
+        lines, best = [], None
+        metric = f"valid_{self.config.monitor}"
+        for record in self.history:
+            improved = metric in record and is_better(self.config.monitor, record[metric], best)
+            if improved:
+                best = record[metric]
+            lines.append(self._log_line(record, improved) + "\n")
+        write_text_atomic(self.run_dir / "log.txt", "".join(lines))
 
     # -- evaluation ---------------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, data: EncodedData) -> np.ndarray:
-        """Probabilities (binary) or predicted values (regression, unclipped), one per row."""
-        check_same_space(self.model.space, data.space, what="model")
+    def predict(self, data: EncodedData, name: str = "the data") -> np.ndarray:
+        """Probabilities (binary) or predicted values (regression, unclipped), one per row.
+
+        Raises:
+            TrainingDivergedError: the model's weights are not finite, so neither are its outputs.
+            DataError: the outputs of some rows are NaN or infinite although the weights are finite (their
+                values overflow); the message names the row positions.
+        """
+        check_same_space(self.model.space, data.space, what="model", error=DataError)
         self.model.eval()
         size = self.config.eval_batch_size or self.config.batch_size
         outs = [self.model(batch).float().cpu() for batch in FieldLoader(data, size, device=self.device)]
         out = torch.cat(outs)
+        bad = ~torch.isfinite(out)
+        if bool(bad.any()):
+            rows = torch.nonzero(bad).flatten()
+            count, shown = rows.numel(), rows[:10].tolist()
+            broken = [n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
+            if broken:
+                raise TrainingDivergedError(
+                    f"the model's weights {broken[:3]} are not finite, so its outputs for {name} are not either "
+                    f"({count} of {len(out)} rows, first at row positions {shown}); the training diverged: "
+                    f"train again with a lower learning rate")
+            raise DataError(f"the model's output is not finite (NaN or inf) for {count} of {len(out)} rows of "
+                            f"{name}, first at row positions {shown} (0-based): these rows' values overflow its "
+                            f"arithmetic; check their numeric columns for huge values")
         return (torch.sigmoid(out) if self.config.task == "binary" else out).numpy()
 
-    def evaluate(self, data: EncodedData) -> dict[str, float]:
-        """Metrics of the model on ``data``: AUC and logloss, or RMSE."""
-        check_labels(data, self.config.task, "the evaluation data")
-        pred = self.predict(data)
+    def evaluate(self, data: EncodedData, name: str = "the evaluation data") -> dict[str, float]:
+        """Metrics of the model on ``data``: AUC and logloss, or RMSE. ``name`` names ``data`` in errors."""
+        check_labels(data, self.config.task, name)
+        pred = self.predict(data, name=name)
         y = data.y.numpy()
         if self.config.task == "binary":
-            return binary_metrics(y, pred)
+            return binary_metrics(y, pred, name=name)
         clip = self.clip_range or (float(y.min()), float(y.max()))
-        return regression_metrics(y, pred, clip)
+        return regression_metrics(y, pred, clip, name=name)
 
     # -- checkpoints --------------------------------------------------------------------------------------
     @property
@@ -279,6 +573,7 @@ class Trainer:
         return None if self.run_dir is None else self.run_dir / "checkpoint.pt"
 
     def state_dict(self) -> dict:
+        np_state = np.random.get_state(legacy=False)
         return {
             "model_name": getattr(self.model, "model_name", type(self.model).__name__),
             "model_hparams": _plain(self.model.hparams),
@@ -287,6 +582,7 @@ class Trainer:
             "optimizers": [spec.optimizer.state_dict() for spec in self.optimizers],
             "space": self.model.space.to_dict(),
             "encoder": None if self.encoder is None else self.encoder.state_dict(),
+            "encoder_fingerprint": None if self.encoder is None else self.encoder.fingerprint(),
             "config": _plain(self.config.to_dict()),
             "run_info": _plain(self.run_info),
             "epoch": self.epoch,
@@ -295,36 +591,124 @@ class Trainer:
             "bad_epochs": self.bad_epochs,
             "history": self.history,
             "clip_range": None if self.clip_range is None else list(self.clip_range),
+            "divergence_reference": self.divergence_reference,
             "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            "rng_numpy": {"state": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+                          "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
+                          "gauss": float(np_state["gauss"])},
+            "rng_python": _plain_random_state(random.getstate()),
             "rng_loader": None if self.train_loader is None else self.train_loader.generator.get_state(),
+            "valid_stream": None if self.valid_stream is None else self.valid_stream.state_dict(),
         }
 
     def _write_checkpoint(self) -> None:
         if self.run_dir is None:
             return
         save_checkpoint(self.state_dict(), self.checkpoint_path)
-        (self.run_dir / "history.json").write_text(json.dumps(self.history, indent=1))
+        self.saved_epoch = self.epoch
+        write_json_atomic(self.run_dir / "history.json", self.history)
 
-    def load_state_dict(self, state: dict) -> None:
-        check_same_space(state["space"], self.model.space)
-        self.model.load_state_dict(state["model_state"])
+    def load_state_dict(self, state: dict, path: str | Path | None = None) -> None:
+        """Continue from ``state`` (a :meth:`state_dict`, e.g. read by :func:`load_checkpoint` from ``path``).
+
+        Raises:
+            CheckpointError: the checkpoint holds another model (name, hyperparameters, weights, optimisers),
+                another feature space, or another encoder than this Trainer's (see
+                :func:`~fgraph.train.checkpoint.check_encoder_fingerprint`).
+            ConfigError: this Trainer's configuration differs from the checkpoint's in an option a resume
+                must keep (:data:`RESUME_FIXED_OPTIONS`).
+        """
+        from ..data.encoder import FieldEncoder
+
+        where = "the checkpoint" if path is None else f"checkpoint {path}"
+        check_same_space(state["space"], self.model.space, what=where)
+        name = getattr(self.model, "model_name", type(self.model).__name__)
+        if state["model_name"] != name:
+            raise CheckpointError(f"{where} holds a {state['model_name']!r} model, not the {name!r} model "
+                                  f"this Trainer trains")
+        hparams = _plain(self.model.hparams)
+        # Keys on one side only (a hyperparameter added or removed by another fgraph version) are not compared.
+        for key in sorted(set(hparams) & set(state["model_hparams"])):
+            if state["model_hparams"][key] != hparams[key]:
+                raise CheckpointError(f"{where} holds a {name!r} model with {key}="
+                                      f"{state['model_hparams'][key]!r}, not {hparams[key]!r} as this one")
+        diff = fixed_option_differences(state["config"], self.config.to_dict())
+        if diff:
+            key, was, now = diff[0]
+            raise ConfigError(f"cannot resume from {where}: it was trained with {key}={was!r}, not "
+                              f"{now!r}; a resume keeps the run's {', '.join(RESUME_FIXED_OPTIONS)}")
+        saved_encoder = None
+        if state.get("encoder") is not None:
+            try:
+                saved_encoder = FieldEncoder.from_state_dict(state["encoder"])
+            except Exception as e:
+                raise CheckpointError(f"the encoder stored in {where} cannot be read ({e}): the "
+                                      f"checkpoint is damaged") from None
+        saved_print = state.get("encoder_fingerprint")
+        if saved_encoder is not None:
+            check_encoder_fingerprint(saved_print, saved_encoder.fingerprint(), path, "encoder stored with it")
+            saved_print = saved_encoder.fingerprint()
+        if self.encoder is not None:
+            check_encoder_fingerprint(saved_print, self.encoder.fingerprint(), path, "Trainer's encoder")
+        elif saved_encoder is not None:
+            # Keep the run's encoder in the checkpoints written from now on, rather than dropping it.
+            self.encoder = saved_encoder
+        load_weights(self.model, state["model_state"], path, "weights")
+        best = state.get("best_model_state")
+        if best is not None:
+            check_weights(self.model, best, path, "best weights")
         if len(state["optimizers"]) != len(self.optimizers):
-            raise ValueError("the checkpoint has a different number of optimisers than this model")
+            raise CheckpointError(f"{where} has {len(state['optimizers'])} optimiser states, but this "
+                                  f"model has {len(self.optimizers)} optimisers")
         for spec, opt_state in zip(self.optimizers, state["optimizers"]):
-            spec.optimizer.load_state_dict(opt_state)
-        self.best_state = state["best_model_state"]
-        self.epoch, self.best_epoch = state["epoch"], state["best_epoch"]
-        self.best_value, self.bad_epochs = state["best_value"], state["bad_epochs"]
+            try:
+                spec.optimizer.load_state_dict(opt_state)
+            except (ValueError, KeyError, TypeError, RuntimeError) as e:
+                raise CheckpointError(f"the state of optimiser {spec.name!r} in {where} does not fit "
+                                      f"this model's ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                                      ) from None
+        self.best_state = best
+        self.epoch, self.best_epoch = state["epoch"], state.get("best_epoch")
+        self.best_value, self.bad_epochs = state.get("best_value"), state.get("bad_epochs", 0)
         self.history = list(state["history"])
-        self.clip_range = None if state["clip_range"] is None else tuple(state["clip_range"])
+        self.clip_range = None if state.get("clip_range") is None else tuple(state["clip_range"])
+        self.divergence_reference = state.get("divergence_reference")
         torch.set_rng_state(state["rng_torch"])
-        if state["rng_loader"] is not None and self.train_loader is not None:
+        if state.get("rng_cuda") is not None and self.device.type == "cuda" and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        if state.get("rng_numpy") is not None:
+            s = state["rng_numpy"]
+            np.random.set_state(("MT19937", s["state"].numpy().astype(np.uint32), s["pos"], s["has_gauss"],
+                                 s["gauss"]))
+        if state.get("rng_python") is not None:
+            random.setstate(_random_state_from_plain(state["rng_python"]))
+        if state.get("rng_loader") is not None and self.train_loader is not None:
             self.train_loader.generator.set_state(state["rng_loader"])
+        if state.get("valid_stream") is not None and self.valid_stream is not None:
+            self.valid_stream.load_state_dict(state["valid_stream"])
 
     def _load_last_checkpoint(self) -> None:
         if self.checkpoint_path is None or not self.checkpoint_path.exists():
-            raise FileNotFoundError(f"cannot resume: no checkpoint in {self.run_dir}")
-        self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location=self.device))
+            raise InputFileNotFoundError(f"cannot resume: no checkpoint in {self.run_dir}")
+        # Read onto the CPU: the random states must be CPU tensors whatever the device; the weights and the
+        # optimiser states are copied onto the model's device as they load.
+        self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location="cpu"), self.checkpoint_path)
+        self.saved_epoch = self.epoch
+        # history.json and log.txt may lag or lead the checkpoint (a crash between the writes): make them agree.
+        write_json_atomic(self.run_dir / "history.json", self.history)
+        self._rewrite_log()
+
+
+def _plain_random_state(state: tuple) -> list:
+    """Python's ``random.getstate()`` as lists (``torch.load(weights_only=True)`` reads them)."""
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _random_state_from_plain(state: list) -> tuple:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
 
 
 def _plain(obj):
@@ -342,4 +726,5 @@ def _plain(obj):
     return str(obj)
 
 
-__all__ = ["Trainer", "TrainConfig", "seed_everything", "check_labels", "GREATER_IS_BETTER"]
+__all__ = ["Trainer", "TrainConfig", "seed_everything", "check_labels", "GREATER_IS_BETTER",
+           "RESUME_FIXED_OPTIONS"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import inspect
 
+from ...errors import ConfigError
+
 from ._common import DatasetNotFoundError, DatasetSplits, locate, random_split, resolve_data_dir, split_indices
 from .avazu import CANDIDATES as _AVAZU_FILES, FOLDER as _AVAZU_FOLDER, avazu
 from .criteo import CANDIDATES as _CRITEO_FILES, FOLDER as _CRITEO_FOLDER, criteo
@@ -38,7 +40,7 @@ def canonical_name(name: str) -> str:
     key = str(name).strip().lower()
     key = ALIASES.get(key, key)
     if key not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; known data sets: {', '.join(sorted(DATASETS))} "
+        raise ConfigError(f"unknown data set {name!r}; known data sets: {', '.join(sorted(DATASETS))} "
                          f"(aliases: {', '.join(sorted(ALIASES))})")
     return key
 

@@ -1,7 +1,20 @@
-"""Pieces shared by the data-set builders: the result type, finding the data directory, splitting."""
+"""Pieces shared by the data-set builders: the result type, finding the data directory, reading the files,
+splitting.
+
+Every builder reads its files through :func:`open_table` (or :func:`read_table`, :func:`read_chunked` on top
+of it, or :func:`file_errors` for other reads), so a broken file is one clear
+:class:`~fgraph.errors.InputFileError` that names it.
+"""
 from __future__ import annotations
 
+import bz2
+import csv
+import gzip
+import io
+import lzma
 import os
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -9,6 +22,8 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from ..._validate import as_int
+from ...errors import ConfigError, FgraphError, InputFileError, InputFileNotFoundError
 from ..schema import Schema
 
 ENV_VAR = "FGRAPH_DATA_DIR"
@@ -49,7 +64,7 @@ class DatasetSplits:
                 f"fields={len(self.schema)}, label={self.schema.label!r})")
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(InputFileNotFoundError):
     """A builder's files are not where it looked.
 
     Attributes:
@@ -124,9 +139,11 @@ def split_indices(n: int, fractions: Sequence[float] = DEFAULT_FRACTIONS,
     The validation and test parts get ``floor(n * fraction)`` rows each and training the rest, so
     ``n = 10,000`` gives 8,000 / 1,000 / 1,000. Each part is in increasing row order.
     """
+    if not isinstance(seed, np.random.Generator):
+        seed = as_int("seed", seed, minimum=0)
     fr = np.asarray(fractions, dtype=float)
     if fr.shape != (3,) or np.any(fr < 0) or not np.isclose(fr.sum(), 1.0):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {tuple(fractions)}")
+        raise ConfigError(f"fractions must be three non-negative numbers summing to 1, got {tuple(fractions)}")
     perm = np.random.default_rng(seed).permutation(n)
     n_valid, n_test = int(n * fr[1]), int(n * fr[2])
     n_train = n - n_valid - n_test
@@ -150,6 +167,246 @@ def count_labels(frames: dict[str, pd.DataFrame], label: str) -> dict:
     return out
 
 
+# -- reading files ----------------------------------------------------------------------------------------
+#
+# pandas alone reads a broken file in ways that hide the damage: a line with too few fields is padded with
+# empty cells (a file cut mid-line gives a half row), a first line with one field too many silently becomes
+# the index, and a truncated .gz or a stray byte ends in a library message that does not name the file.
+
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def _open_binary(path: Path):
+    """``path`` opened for reading bytes, decompressed by its suffix (``.gz``, ``.bz2``, ``.xz``)."""
+    return _OPENERS.get(path.suffix.lower(), open)(path, "rb")
+
+
+class _FieldCounter(io.RawIOBase):
+    """The bytes of ``raw`` passed through unchanged, checking on the way that every line has ``expected``
+    fields (the first non-blank line's count when ``expected`` is None).
+
+    The separators of each block are counted with numpy, so the check costs no second pass over the file.
+    Blank lines are skipped, as pandas skips them. Only the first ``max_rows`` non-blank lines are checked
+    (pandas reads ahead of ``nrows``). The file must not use quoting: :func:`open_table` reads with
+    ``quoting=QUOTE_NONE``, so a separator is always a field boundary, for pandas as for this count.
+    """
+
+    def __init__(self, raw, path: Path, sep: str, expected: int | None = None, max_rows: int | None = None):
+        super().__init__()
+        self._raw, self._path, self._sep = raw, path, sep
+        self._byte = ord(sep)
+        self.expected, self._max_rows = expected, max_rows
+        self._why = "the format's columns" if expected is not None else None
+        self._lines = 0                           # lines completed so far (blank ones included)
+        self._rows = 0                            # non-blank lines completed so far
+        self._carry_seps = self._carry_text = 0   # the unfinished line's separators and non-CR/LF bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+    def readinto(self, buf) -> int:
+        n = self._raw.readinto(buf)
+        if n:
+            self._block(np.frombuffer(memoryview(buf)[:n], dtype=np.uint8))
+        elif self._carry_text:  # end of file: the last line had no newline (a file cut mid-line, often)
+            self._check(np.array([self._carry_seps]), np.array([self._carry_text]))
+            self._carry_seps = self._carry_text = 0
+        return n
+
+    def _block(self, a: np.ndarray) -> None:
+        ends = np.flatnonzero(a == 10)
+        seps = np.flatnonzero(a == self._byte)
+        tail = 0
+        if ends.size:
+            # Separators before each newline, differenced: the separators of each line. No cumulative sums
+            # over the bytes: the work is two comparisons per byte and a search per line.
+            before = np.searchsorted(seps, ends)
+            line_seps = np.diff(before, prepend=0)
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            line_text = ends - starts - (a[np.maximum(ends - 1, 0)] == 13)  # not counting a CR before LF
+            line_text[ends == starts] = 0
+            line_seps[0] += self._carry_seps
+            line_text[0] += self._carry_text
+            self._check(line_seps, line_text)
+            self._carry_seps = self._carry_text = 0
+            tail = int(ends[-1]) + 1
+        rest = a[tail:]
+        self._carry_seps += int(seps.size - np.searchsorted(seps, tail))
+        self._carry_text += int(rest.size - np.count_nonzero(rest == 13))
+
+    def _check(self, line_seps: np.ndarray, line_text: np.ndarray) -> None:
+        rows = np.flatnonzero(line_text > 0)
+        fields = line_seps[rows] + 1
+        if self.expected is None and fields.size:
+            self.expected = int(fields[0])
+            self._why = f"as on line {self._lines + int(rows[0]) + 1}"
+        if self._max_rows is not None:
+            fields = fields[: max(self._max_rows - self._rows, 0)]
+        bad = np.flatnonzero(fields != self.expected)
+        if bad.size:
+            line = self._lines + int(rows[bad[0]]) + 1
+            raise InputFileError(
+                f"{self._path}: line {line} has {int(fields[bad[0]])} field(s) separated by {self._sep!r}, "
+                f"expected {self.expected} ({self._why}); the file may be truncated (cut mid-line) or not "
+                f"in the expected format")
+        self._lines += len(line_seps)
+        self._rows += len(rows)
+
+
+def _bad_text_line(path: Path, encoding: str) -> tuple[int, bytes] | None:
+    """The first line of ``path`` that does not decode as ``encoding`` and its offending bytes (error path)."""
+    try:
+        with _open_binary(path) as fh:
+            for number, line in enumerate(fh, 1):
+                try:
+                    line.decode(encoding)
+                except UnicodeDecodeError as e:
+                    return number, line[e.start:e.end]
+    except (OSError, EOFError, zlib.error, lzma.LZMAError):
+        pass
+    return None
+
+
+@contextmanager
+def file_errors(path: Path, encoding: str = "utf-8", find_bad_cell: Callable[[], str | None] | None = None):
+    """Turn what goes wrong while reading ``path`` into an :class:`InputFileError` (or
+    :class:`InputFileNotFoundError`) that names the file and, where known, the line.
+
+    ``find_bad_cell``, when given, is called when a cell did not parse as its column's dtype, to say where
+    (``"line 3, column 'I1': ..."``); pandas' own message names neither.
+    """
+    path = Path(path)
+    try:
+        yield
+    except FgraphError:
+        raise
+    except FileNotFoundError:
+        raise InputFileNotFoundError(f"{path}: no such file") from None
+    except pd.errors.EmptyDataError:
+        raise _no_rows(path) from None
+    except UnicodeDecodeError as e:
+        found = _bad_text_line(path, encoding)
+        where = f"line {found[0]} holds the byte(s) {found[1]!r}" if found else f"byte(s) {e.object[e.start:e.end]!r}"
+        raise InputFileError(f"{path}: not {encoding} text: {where}; convert the file to {encoding}") from None
+    except (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as e:
+        raise InputFileError(f"{path}: the compressed file is corrupt or truncated ({e}); re-download it") \
+            from None
+    except OSError as e:  # a directory, no permission, or a decompressor's own error (bz2: "Invalid data stream")
+        raise InputFileError(f"{path}: cannot read the file ({e.strerror or e})") from None
+    except pd.errors.ParserError as e:
+        raise InputFileError(f"{path}: {e}") from None
+    except (ValueError, TypeError, OverflowError) as e:  # a cell that does not parse as its column's dtype
+        where = find_bad_cell() if find_bad_cell is not None else None
+        raise InputFileError(f"{path}: {where}" if where else
+                             f"{path}: a value does not fit its column's type ({e})") from None
+
+
+@contextmanager
+def open_table(path, *, sep: str = ",", nrows: int | None = None, **read_csv_kwargs):
+    """:func:`pandas.read_csv` of a delimited file (the frame, or a chunk reader with ``chunksize``), with
+    every line checked to have the same number of fields and every error naming the file.
+
+    The file is decompressed by its suffix and read without quoting (none of the data sets quotes). Lines
+    are checked against ``names`` when the file has no header (``header=None``), otherwise against the
+    first line. Errors are :class:`InputFileError` naming the file (and the line where known): a zero-byte
+    or corrupt file, a line with another number of fields (e.g. a file cut mid-line), a byte that is not
+    text in ``encoding``, a cell that does not parse as its dtype.
+    """
+    path = Path(path)
+    names = read_csv_kwargs.get("names")
+    # As pandas: without ``header``, a file read with ``names`` has no header line.
+    no_header = read_csv_kwargs.get("header", None if names is not None else 0) is None
+    expected = len(names) if names is not None and no_header else None
+    max_rows = None if nrows is None else int(nrows) + (0 if no_header else 1)
+    encoding = read_csv_kwargs.pop("encoding", "utf-8")
+    find = lambda: _bad_cell(path, sep, nrows, encoding, read_csv_kwargs, no_header)  # noqa: E731
+    with file_errors(path, encoding, find):
+        if not no_header:
+            _refuse_duplicate_header(path, sep, encoding)
+        counter = _FieldCounter(_open_binary(path), path, sep, expected, max_rows)
+        with io.BufferedReader(counter, buffer_size=1 << 20) as stream:
+            yield pd.read_csv(stream, sep=sep, quoting=csv.QUOTE_NONE, compression=None, nrows=nrows,
+                              encoding=encoding, **read_csv_kwargs)
+
+
+def _refuse_duplicate_header(path: Path, sep: str, encoding: str) -> None:
+    """pandas renames a repeated header name (``C1``, ``C1.1``): refuse it instead, naming the columns."""
+    with _open_binary(path) as fh:
+        first = next((ln for ln in fh if ln.strip(b"\r\n")), b"")
+    names = [n.strip() for n in first.rstrip(b"\r\n").decode(encoding).split(sep)]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputFileError(f"{path}: the header names the column(s) {dup} more than once; rename the copies")
+
+
+def _bad_cell(path: Path, sep: str, nrows, encoding: str, kwargs: dict, no_header: bool) -> str | None:
+    """Where the first cell that does not parse as its column's dtype is: ``"line 3, column 'I1': 'abc' is
+    not a number (float64)"``. Only called after pandas refused the file, so reading it again is fine."""
+    dtype = kwargs.get("dtype")
+    if dtype is None:
+        return None
+    as_text = {k: v for k, v in kwargs.items() if k not in ("dtype", "chunksize")}
+    start = 0
+    try:
+        with open_table(path, sep=sep, nrows=nrows, encoding=encoding, dtype=str, chunksize=100_000,
+                        **as_text) as reader:
+            for chunk in reader:
+                for column in chunk.columns:
+                    want = dtype.get(column) if isinstance(dtype, dict) else dtype
+                    kind = np.dtype(want).kind if want is not None and want is not str else "U"
+                    if kind not in "iuf":
+                        continue
+                    cells = chunk[column]
+                    num = pd.to_numeric(cells, errors="coerce")
+                    if kind == "f":
+                        bad = num.isna() & cells.notna()
+                    else:
+                        info = np.iinfo(np.dtype(want))
+                        bad = num.isna() | (num % 1 != 0) | (num < info.min) | (num > info.max)
+                    if bad.any():
+                        pos = int(np.flatnonzero(bad.to_numpy())[0])
+                        line = _line_of_row(path, start + pos + (0 if no_header else 1))
+                        what = "a number" if kind == "f" else f"an integer in {np.dtype(want).name}'s range"
+                        hint = " (is line 1 a header? this format has none)" if no_header and line == 1 else ""
+                        return (f"line {line}, column {column!r}: {cells.iloc[pos]!r} is not {what}"
+                                f"{hint}")
+                start += len(chunk)
+    except Exception:  # noqa: BLE001 -- a best effort on the error path; the caller has a message anyway
+        return None
+    return None
+
+
+def _line_of_row(path: Path, row: int) -> int:
+    """The 1-based line number of non-blank line ``row`` (0-based) of ``path``."""
+    seen = -1
+    with _open_binary(path) as fh:
+        for number, line in enumerate(fh, 1):
+            if line.strip(b"\r\n"):
+                seen += 1
+                if seen == row:
+                    return number
+    return row + 1
+
+
+def _no_rows(path: Path) -> InputFileError:
+    size = path.stat().st_size if path.is_file() else None
+    what = "is empty (0 bytes)" if size == 0 else "holds no data rows"
+    return InputFileError(f"{path}: the file {what}; re-download or regenerate it")
+
+
+def read_table(path, **kwargs) -> pd.DataFrame:
+    """The whole file as a frame; see :func:`open_table` for the arguments and the errors. A file without
+    data rows is an :class:`InputFileError` too (unless ``nrows=0`` asks for the header only)."""
+    with open_table(path, **kwargs) as frame:
+        if len(frame) == 0 and kwargs.get("nrows") != 0:
+            raise _no_rows(Path(path))
+        return frame
+
+
 def read_chunked(path: Path, *, chunksize: int, nrows: int | None, category_columns: Sequence[str],
                  transform: Callable[[pd.DataFrame], pd.DataFrame] | None = None, **read_csv_kwargs
                  ) -> pd.DataFrame:
@@ -160,20 +417,21 @@ def read_chunked(path: Path, *, chunksize: int, nrows: int | None, category_colu
     is applied to the chunk next. The chunks are then combined with
     :func:`pandas.api.types.union_categoricals` (categories sorted), so the result does not depend on the
     chunk size, and each distinct string of a column is held once rather than once per row.
+
+    The file is read by :func:`open_table`, so a broken file is an :class:`InputFileError` naming it.
     """
-    if int(chunksize) < 1:
-        raise ValueError(f"chunksize must be >= 1, got {chunksize}")
-    if nrows is not None and int(nrows) < 1:
-        raise ValueError(f"nrows must be >= 1 or None, got {nrows}")
+    chunksize = as_int("chunksize", chunksize, minimum=1)
+    nrows = as_int("nrows", nrows, minimum=1, allow_none=True)
     chunks: list[pd.DataFrame] = []
-    with pd.read_csv(path, chunksize=int(chunksize), nrows=nrows, **read_csv_kwargs) as reader:
+    path = Path(path)
+    with open_table(path, chunksize=chunksize, nrows=nrows, **read_csv_kwargs) as reader:
         for chunk in reader:
             chunk = _to_category(chunk, category_columns)
             if transform is not None:
                 chunk = _to_category(transform(chunk), category_columns)
             chunks.append(chunk)
-    if not chunks:
-        raise ValueError(f"{path} holds no data rows")
+    if not chunks or not any(len(c) for c in chunks):
+        raise _no_rows(path)
     return concat_categorical(chunks, category_columns)
 
 
@@ -209,6 +467,6 @@ def raw_file(name: str, data_dir, folder: str, candidates, path=None) -> Path:
     if path is not None:
         file = Path(path).expanduser()
         if not file.is_file():
-            raise FileNotFoundError(f"data set {name!r}: no file at path={str(file)!r}")
+            raise InputFileNotFoundError(f"data set {name!r}: no file at path={str(file)!r}")
         return file
     return locate(name, data_dir, folder, any_of=candidates)[1]

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from ..schema import Schema, categorical
-from ._common import DatasetSplits, count_labels, raw_file, random_split, read_chunked
+from ...errors import InputFileError
+from ._common import DatasetSplits, count_labels, raw_file, random_split, read_chunked, read_table
 
 FOLDER = "avazu_sample"
 #: Looked for in this order: the full Kaggle training file (plain or gzipped), then the 2,994-row sample.
@@ -52,10 +53,10 @@ def read_avazu(path, *, nrows: int | None = None, chunksize: int = 1_000_000) ->
     time; the result does not depend on ``chunksize``.
     """
     path = Path(path)
-    header = list(pd.read_csv(path, nrows=0).columns)
+    header = list(read_table(path, nrows=0).columns)
     for needed in (LABEL, TIME_COLUMN):
         if needed not in header:
-            raise ValueError(f"{path}: no {needed!r} column; expected the Avazu training CSV with header "
+            raise InputFileError(f"{path}: no {needed!r} column; expected the Avazu training CSV with header "
                              f"(id, click, hour, C1, banner_pos, ...), got columns {header}")
     kept = [c for c in header if c not in DROPPED]
     others = [c for c in kept if c not in (LABEL, TIME_COLUMN)]

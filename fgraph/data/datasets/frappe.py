@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..schema import Schema, categorical
-from ._common import DatasetSplits, count_labels, locate
+from ...errors import InputFileError
+from ._common import DatasetSplits, count_labels, file_errors, locate, read_table
 
 FOLDER = "frappe"
 VALID_FILE = "frappe.validation.libfm.gz"
@@ -31,20 +32,28 @@ EXPECTED = {"train_rows": 202_027, "train_positives": 67_604, "valid_rows": 57_7
             "test_rows": 28_860, "test_positives": 9_536}
 
 
-class FrappeIntegrityError(ValueError):
+class FrappeIntegrityError(InputFileError):
     """The libFM files do not decode into rows of the raw log as the rebuild recipe requires."""
 
 
 def _read_libfm(path: Path, n_fields: int) -> tuple[np.ndarray, np.ndarray]:
     """``(labels, indices)`` of a libFM file with exactly ``n_fields`` one-hot features per line."""
-    with gzip.open(path, "rt", encoding="ascii", newline="") as fh:
-        text = fh.read()
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    with file_errors(path, "ascii"):
+        with gzip.open(path, "rt", encoding="ascii", newline="") as fh:
+            text = fh.read()
+    numbered = [(i, ln) for i, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    if not numbered:
+        raise FrappeIntegrityError(f"{path}: the file holds no lines")
+    numbers, lines = zip(*numbered)
     # Every feature is "<index>:1"; any other value is left in place and then fails the integer parse.
     tokens = re.sub(r":1(?=\s|$)", "", " ".join(lines)).split()
     per_line = np.fromiter((ln.count(" ") for ln in (" ".join(ln.split()) for ln in lines)), dtype=np.int64,
                            count=len(lines))
-    if len(tokens) != len(lines) * (n_fields + 1) or (per_line != n_fields).any():
+    bad = np.flatnonzero(per_line != n_fields)
+    if bad.size:
+        raise FrappeIntegrityError(f"{path}: line {numbers[bad[0]]} has {int(per_line[bad[0]])} feature(s), "
+                                   f"expected '<label> idx:1' x{n_fields} on every line (a truncated file?)")
+    if len(tokens) != len(lines) * (n_fields + 1):
         raise FrappeIntegrityError(f"{path}: expected '<label> idx:1' x{n_fields} on every line")
     try:
         arr = np.asarray(tokens, dtype=np.int64).reshape(len(lines), n_fields + 1)
@@ -126,7 +135,7 @@ def frappe(data_dir=None, *, seed: int = 0, labels: str = "binary") -> DatasetSp
         raise ValueError(f"labels must be 'binary' or 'pm1', got {labels!r}")
     folder, _ = locate("frappe", data_dir, FOLDER, required=(VALID_FILE, TEST_FILE, RAW_FILE))
 
-    raw = pd.read_csv(folder / RAW_FILE, sep="\t", dtype=str, keep_default_na=False)
+    raw = read_table(folder / RAW_FILE, sep="\t", dtype=str, keep_default_na=False)
     missing_cols = [c for c in FIELDS if c not in raw.columns]
     if missing_cols:
         raise FrappeIntegrityError(f"{folder / RAW_FILE} lacks column(s) {missing_cols}")

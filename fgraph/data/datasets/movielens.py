@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 
 from ..schema import Schema, categorical, multi_valued, numeric
-from ._common import DatasetSplits, count_labels, locate, random_split
+from ...errors import InputFileError
+from ._common import DatasetSplits, count_labels, locate, random_split, read_table
 
 FOLDER = "movielens_100k"
 FILES = ("u.data.gz", "u.user", "u.item", "u.genre")
@@ -62,16 +63,24 @@ def movielens100k(data_dir=None, *, seed: int = 0) -> DatasetSplits:
     """
     folder, _ = locate("movielens100k", data_dir, FOLDER, required=FILES)
 
-    ratings = pd.read_csv(folder / "u.data.gz", sep="\t", header=None,
-                          names=["user_id", "item_id", "rating", "timestamp"], dtype=np.int64)
-    users = pd.read_csv(folder / "u.user", sep="|", header=None,
-                        names=["user_id", "age", "gender", "occupation", "zip"], dtype=str, keep_default_na=False)
-    genre_table = pd.read_csv(folder / "u.genre", sep="|", header=None, names=["genre", "code"],
-                              dtype={"genre": str, "code": np.int64}, keep_default_na=False)
+    ratings = read_table(folder / "u.data.gz", sep="\t", header=None,
+                         names=["user_id", "item_id", "rating", "timestamp"], dtype=np.int64)
+    # Integer columns are parsed by the reader, so a bad cell is an error naming its file.
+    users = read_table(folder / "u.user", sep="|", header=None,
+                       names=["user_id", "age", "gender", "occupation", "zip"],
+                       dtype={"user_id": np.int64, "age": np.int64, "gender": str, "occupation": str, "zip": str},
+                       keep_default_na=False)
+    genre_table = read_table(folder / "u.genre", sep="|", header=None, names=["genre", "code"],
+                             dtype={"genre": str, "code": np.int64}, keep_default_na=False)
     genre_names = genre_table.sort_values("code")["genre"].tolist()
-    items = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1", dtype=str,
-                        keep_default_na=False,
-                        names=["item_id", "title", "release_date", "video_release_date", "url"] + genre_names)
+    items = read_table(folder / "u.item", sep="|", header=None, encoding="latin-1",
+                       dtype={"item_id": np.int64, "title": str, "release_date": str, "video_release_date": str,
+                              "url": str, **{g: np.int8 for g in genre_names}},
+                       keep_default_na=False,
+                       names=["item_id", "title", "release_date", "video_release_date", "url"] + genre_names)
+    for file, ids in (("u.user", users["user_id"]), ("u.item", items["item_id"])):
+        if ids.duplicated().any():
+            raise InputFileError(f"{folder / file}: the id {int(ids[ids.duplicated()].iloc[0])} is listed twice")
 
     flags = items[genre_names].astype(np.int8).to_numpy().astype(bool)
     names = np.array(genre_names, dtype=object)
@@ -90,10 +99,13 @@ def movielens100k(data_dir=None, *, seed: int = 0) -> DatasetSplits:
     })
 
     rated = ratings[ratings["rating"] != 3].reset_index(drop=True)
+    for column, side, file in (("user_id", user_side, "u.user"), ("item_id", item_side, "u.item")):
+        unknown = ~rated[column].isin(side[column])
+        if unknown.any():
+            raise InputFileError(f"{folder / 'u.data.gz'}: {int(unknown.sum())} rating(s) name a {column} missing "
+                                 f"from {file} (e.g. {int(rated.loc[unknown, column].iloc[0])})")
     table = rated.merge(user_side, on="user_id", how="left", validate="many_to_one")
     table = table.merge(item_side, on="item_id", how="left", validate="many_to_one")
-    if table["gender"].isna().any() or table["item_id"].isna().any():
-        raise ValueError("some ratings name a user or movie missing from u.user / u.item")
     table[LABEL] = (table["rating"] > 3).astype(np.int64)
     table["timestamp"] = table["timestamp"].astype(np.int64)
     table = table[list(FIELDS) + [LABEL]]

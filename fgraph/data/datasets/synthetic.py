@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from ..._validate import as_float, as_int
+from ...errors import ConfigError
 from ..schema import Schema, categorical
 from ._common import DatasetSplits, split_indices
 
@@ -14,10 +16,14 @@ LABEL = "label"
 
 
 def _check_fields(group: Sequence[int], size: int, n_fields: int, what: str) -> tuple[int, ...]:
-    group = tuple(int(i) for i in group)
-    if len(group) != size or len(set(group)) != size or any(not 0 <= i < n_fields for i in group):
-        raise ValueError(f"{what} must be {size} distinct field positions in 0..{n_fields - 1}, got {group}")
-    return group
+    try:
+        out = tuple(as_int(what, i, minimum=0, maximum=n_fields - 1, where="synthetic") for i in group)
+    except (ConfigError, TypeError):
+        out = ()
+    if len(out) != size or len(set(out)) != size:
+        raise ConfigError(f"synthetic option {what!r} must be {size} distinct field positions in "
+                          f"0..{n_fields - 1}, got {tuple(group) if isinstance(group, list) else group!r}")
+    return out
 
 
 def _centred_pair_table(rng: np.random.Generator, card: int) -> np.ndarray:
@@ -80,14 +86,16 @@ def synthetic(n_samples: int = 50_000, n_fields: int = 10, cardinality: int = 10
         without the noise, aligned with that split's rows), ``bayes_auc`` (``{split: AUC of probability}``;
         no model of the fields ranks better, with or without noise), the positive rates and the settings.
     """
-    n_samples, n_fields, cardinality = int(n_samples), int(n_fields), int(cardinality)
-    if n_samples < 10:
-        raise ValueError(f"n_samples must be at least 10, got {n_samples}")
-    if n_fields < 1 or cardinality < 2:
-        raise ValueError(f"need n_fields >= 1 and cardinality >= 2, got {n_fields} and {cardinality}")
-    if noise < 0:
-        raise ValueError(f"noise must be >= 0, got {noise}")
-    pair_list = [_check_fields(p, 2, n_fields, "each pair") for p in pairs]
+    # Counts are integers (600.5 rows is refused, not truncated); the seed is >= 0, as numpy wants it.
+    n_samples = as_int("n_samples", n_samples, minimum=10, where="synthetic")
+    n_fields = as_int("n_fields", n_fields, minimum=1, where="synthetic")
+    cardinality = as_int("cardinality", cardinality, minimum=2, where="synthetic")
+    seed = as_int("seed", seed, minimum=0, where="synthetic")
+    strength = as_float("strength", strength, where="synthetic")
+    triple_strength = as_float("triple_strength", triple_strength, where="synthetic")
+    bias = as_float("bias", bias, where="synthetic")
+    noise = as_float("noise", noise, minimum=0, where="synthetic")
+    pair_list = [_check_fields(p, 2, n_fields, "pairs") for p in pairs]
     triple_t = _check_fields(triple, 3, n_fields, "triple") if triple is not None else None
 
     table_ss, row_ss, label_ss, split_ss = np.random.SeedSequence(seed).spawn(4)
