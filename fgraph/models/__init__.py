@@ -5,16 +5,16 @@ from .lr import LogisticRegression
 
 __all__ = ["MODELS", "CTRModel", "OptimConfig", "OptimizerSpec", "build_model", "register_model", "FM",
            "LogisticRegression"]
-from .field_graph_model import FieldGraphModel  # noqa: E402
-from .graphfm import GraphFM  # noqa: E402
+from .field_graph_model import PLUS_DEEP_LAYERS, FieldGraphModel  # noqa: E402
+from .graphfm import GraphFM, GraphFMPlus  # noqa: E402
 
-__all__ += ["FieldGraphModel", "GraphFM"]
-from .fignn import FiGNN  # noqa: E402
+__all__ += ["FieldGraphModel", "PLUS_DEEP_LAYERS", "GraphFM", "GraphFMPlus"]
+from .fignn import FiGNN, FiGNNPlus  # noqa: E402
 
-__all__ += ["FiGNN"]
-from .fives import FIVES  # noqa: E402
+__all__ += ["FiGNN", "FiGNNPlus"]
+from .fives import FIVES, FIVESPlus  # noqa: E402
 
-__all__ += ["FIVES"]
+__all__ += ["FIVES", "FIVESPlus"]
 from .afm import AFM, AttentivePairModel  # noqa: E402
 from .ifm import IFM, INN, DeepIFM  # noqa: E402
 

@@ -12,26 +12,46 @@ from ..export.graphs import LayerRecord, edge_weight_summary, instance_graphs
 from ..nn.readout import FieldReadout
 from .base import CTRModel
 
+#: Hidden widths of the deep part of the "+" models (``graphfm+``, ``fignn+``, ``fives+``): those of the BARS /
+#: FuxiCTR "+" models (AutoInt+, ...).
+PLUS_DEEP_LAYERS: tuple[int, ...] = (400, 400, 400)
+
 
 class FieldGraphModel(CTRModel):
     """Base of the models whose interaction layers run on the field graph.
 
-    A subclass builds its layers and ``self.readout`` (a :class:`~fgraph.nn.FieldReadout`) and implements
-    :meth:`propagate`, which returns the node states of every layer (and, when asked, what each layer
-    decided, for export).
+    A subclass keeps its :class:`~fgraph.nn.FieldEmbedding` in ``self.embedding``, builds its layers and
+    ``self.readout`` (a :class:`~fgraph.nn.FieldReadout`) and implements :meth:`propagate`, which returns the
+    node states of every layer (and, when asked, what each layer decided, for export).
+
+    The optional deep part (options ``deep_layers``, ``deep_dropout``, ``deep_batch_norm``, the same on every
+    subclass and handed to the readout) lives in the readout: an MLP on the concatenated field embeddings
+    whose output is added to the logit. :meth:`forward` and :meth:`loss` look the embeddings up once and hand
+    the same tensor to :meth:`propagate` and to the readout.
     """
 
     readout: FieldReadout
+    hparam_ranges = {"deep_dropout": (0.0, 1.0, False, True)}
 
-    def propagate(self, batch: TabularBatch, record: bool = False) -> tuple[list[Tensor], list[LayerRecord]]:
-        """Node states ``[(B, n, d_l), ...]`` of every layer, and the layers' records if ``record``."""
+    def propagate(self, batch: TabularBatch, record: bool = False, embeddings: Tensor | None = None
+                  ) -> tuple[list[Tensor], list[LayerRecord]]:
+        """Node states ``[(B, n, d_l), ...]`` of every layer, and the layers' records if ``record``.
+
+        ``embeddings``: ``self.embedding(batch)`` if the caller has it already (it is looked up otherwise).
+        """
         raise NotImplementedError
 
+    def _states(self, batch: TabularBatch) -> tuple[list[Tensor], Tensor]:
+        """The node states of every layer and the field embeddings they started from (one lookup)."""
+        e = self.embedding(batch)
+        return self.propagate(batch, embeddings=e)[0], e
+
     def forward(self, batch: TabularBatch) -> Tensor:
-        return self.readout(self.propagate(batch)[0])
+        return self.readout(*self._states(batch))
 
     def loss(self, batch: TabularBatch, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
-        return self.readout.loss(self.propagate(batch)[0], batch.y, loss_fn)
+        states, e = self._states(batch)
+        return self.readout.loss(states, batch.y, loss_fn, embeddings=e)
 
     def interaction_graphs(self, batch: TabularBatch, encoder=None) -> list[list[nx.DiGraph]]:
         """``graphs[b][layer]``: the interaction graph the model used for instance ``b`` at each layer.

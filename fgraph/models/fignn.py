@@ -1,7 +1,9 @@
 """Fi-GNN: feature interaction graph neural network (Li et al., CIKM 2019)."""
 from __future__ import annotations
 
-from torch import nn
+from typing import Sequence
+
+from torch import Tensor, nn
 
 from ..data.loader import TabularBatch
 from ..data.space import FeatureSpace
@@ -13,8 +15,9 @@ from ..nn.embedding import FieldEmbedding
 from ..nn.field_self_attention import FieldSelfAttention
 from ..nn.gated_field_conv import GatedFieldConv
 from ..nn.readout import FieldReadout
+from .afm import extends
 from .base import register_model
-from .field_graph_model import FieldGraphModel
+from .field_graph_model import PLUS_DEEP_LAYERS, FieldGraphModel
 
 
 @register_model("fignn")
@@ -46,12 +49,16 @@ class FiGNN(FieldGraphModel):
             RecBole and FuxiCTR ports).
         readout_all_steps: read out the concatenated states of all steps (GraphFM's form) instead of the
             last step only.
+        deep_layers, deep_dropout, deep_batch_norm: the readout's deep part, an MLP on the concatenated
+            field embeddings :math:`\mathbf{e}^0` (before any self-attention) added to the logit (see
+            :class:`~fgraph.nn.FieldReadout`). None or empty: off (the paper's model). ``fignn+`` has it on.
     """
 
     def __init__(self, space: FeatureSpace, embed_dim: int = 16, steps: int = 3, gru: bool = True,
                  share_weights: bool = True, recompute_attention: bool = False, self_attention: bool = False,
                  attention_heads: int = 2, negative_slope: float = 0.2, readout: str = "attention",
-                 readout_all_steps: bool = False, readout_gate: str = "node"):
+                 readout_all_steps: bool = False, readout_gate: str = "node",
+                 deep_layers: Sequence[int] | None = None, deep_dropout: float = 0.0, deep_batch_norm: bool = False):
         super().__init__(space)
         n = space.num_fields
         if steps < 0:
@@ -69,10 +76,11 @@ class FiGNN(FieldGraphModel):
         num_states = max(steps, 1)
         layers = list(range(num_states)) if readout_all_steps else [num_states - 1]
         self.readout = FieldReadout(n, [embed_dim] * num_states, pooling=readout, layers=layers,
-                                    gate=readout_gate)
+                                    gate=readout_gate, embed_dim=embed_dim, deep_layers=deep_layers,
+                                    deep_dropout=deep_dropout, deep_batch_norm=deep_batch_norm)
 
-    def propagate(self, batch: TabularBatch, record: bool = False):
-        e = self.embedding(batch)                                    # (B, n, d)
+    def propagate(self, batch: TabularBatch, record: bool = False, embeddings: Tensor | None = None):
+        e = self.embedding(batch) if embeddings is None else embeddings   # (B, n, d)
         B, n, d = e.shape
         x0 = e.reshape(B * n, d)
         if self.self_attention is not None:
@@ -90,3 +98,13 @@ class FiGNN(FieldGraphModel):
             h = self.convs[t % len(self.convs)](h, adj, weight, residual=x0)
             states.append(to_dense(h, n))
         return states, records
+
+
+@register_model("fignn+")
+class FiGNNPlus(FiGNN):
+    """Fi-GNN+: :class:`FiGNN` with the readout's deep part on by default (``deep_layers`` =
+    :data:`~fgraph.models.field_graph_model.PLUS_DEEP_LAYERS`); every option is Fi-GNN's."""
+
+    @extends(FiGNN.__init__, deep_layers=PLUS_DEEP_LAYERS)
+    def __init__(self, space, **options):
+        super().__init__(space, **options)

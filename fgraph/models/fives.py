@@ -5,6 +5,7 @@ from typing import Sequence
 
 import networkx as nx
 import torch
+from torch import Tensor
 
 from ..data.loader import TabularBatch
 from ..data.space import FeatureSpace
@@ -16,8 +17,9 @@ from ..nn.adjacency_propagation import AdjacencyPropagation
 from ..nn.adjacency_tensor import AdjacencyTensor, as_thresholds
 from ..nn.embedding import FieldEmbedding
 from ..nn.readout import FieldReadout
+from .afm import extends
 from .base import OptimConfig, OptimizerSpec, register_model, resolve_optimizer
-from .field_graph_model import FieldGraphModel
+from .field_graph_model import PLUS_DEEP_LAYERS, FieldGraphModel
 
 
 @register_model("fives")
@@ -46,13 +48,18 @@ class FIVES(FieldGraphModel):
         alpha1: learning rate of :math:`\Theta` (default: the trainer's ``lr``; the paper's is 5e-3).
         alpha2: learning rate of :math:`\mathbf{H}` (5e-3 or 5e-4 in the paper).
         readout: pooling of :class:`~fgraph.nn.FieldReadout` (``"flatten"`` is Eq. 3).
+        deep_layers, deep_dropout, deep_batch_norm: the readout's deep part, an MLP on the concatenated
+            field embeddings :math:`\mathbf{n}^{(0)}` whose logit is added to every order's output (so to
+            every per-layer loss of Eq. 4, and once to the prediction; see :class:`~fgraph.nn.FieldReadout`).
+            None or empty: off (the paper's model). ``fives+`` has it on. Its weights are in :math:`\Theta`.
     """
 
     def __init__(self, space: FeatureSpace, embed_dim: int = 16, orders: int = 3,
                  threshold: float | Sequence[float] = 0.5, recursive: bool = True, straight_through: bool = True,
                  self_loops: bool = False, tau_start: float = 1.0, tau_end: float = 0.02, anneal_epochs: int = 10,
                  adjacency_init: float = 0.5, alpha1: float | None = None, alpha2: float = 5e-3,
-                 readout: str = "flatten"):
+                 readout: str = "flatten", deep_layers: Sequence[int] | None = None, deep_dropout: float = 0.0,
+                 deep_batch_norm: bool = False):
         super().__init__(space)
         if int(orders) < 2:
             raise ValueError(f"orders (the highest interaction order K) must be >= 2, got {orders}")
@@ -67,10 +74,12 @@ class FIVES(FieldGraphModel):
                                          tau_start=tau_start, tau_end=tau_end, anneal_epochs=anneal_epochs,
                                          init=adjacency_init)
         self.conv = AdjacencyPropagation(embed_dim, n)
-        self.readout = FieldReadout(n, [embed_dim] * self.orders, pooling=readout, per_layer=True)
+        self.readout = FieldReadout(n, [embed_dim] * self.orders, pooling=readout, per_layer=True,
+                                    embed_dim=embed_dim, deep_layers=deep_layers, deep_dropout=deep_dropout,
+                                    deep_batch_norm=deep_batch_norm)
 
-    def propagate(self, batch: TabularBatch, record: bool = False):
-        e = self.embedding(batch)                                   # (B, n, d): n^(0)
+    def propagate(self, batch: TabularBatch, record: bool = False, embeddings: Tensor | None = None):
+        e = self.embedding(batch) if embeddings is None else embeddings   # (B, n, d): n^(0)
         B, n, _ = e.shape
         adj = DenseAdj.complete(B, n, self_loops=True, device=e.device)
         x0 = e.reshape(B * n, -1)
@@ -126,3 +135,13 @@ class FIVES(FieldGraphModel):
         ``thresholds``) and ``propagation_weight`` (the entry re-scaled at the current temperature)."""
         return adjacency_graphs(self.adjacency.soft(), self.space.names, self._thresholds(thresholds),
                                 propagation=self.adjacency())
+
+
+@register_model("fives+")
+class FIVESPlus(FIVES):
+    """FIVES+: :class:`FIVES` with the readout's deep part on by default (``deep_layers`` =
+    :data:`~fgraph.models.field_graph_model.PLUS_DEEP_LAYERS`); every option is FIVES's."""
+
+    @extends(FIVES.__init__, deep_layers=PLUS_DEEP_LAYERS)
+    def __init__(self, space, **options):
+        super().__init__(space, **options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from torch import nn
+from torch import Tensor, nn
 
 from ..data.loader import TabularBatch
 from ..data.space import FeatureSpace
@@ -16,8 +16,9 @@ from ..nn.embedding import FieldEmbedding
 from ..nn.interaction_attention import InteractionAttention
 from ..nn.readout import FieldReadout
 from ..nn.topk_edges import TopKEdges
+from .afm import extends
 from .base import register_model
-from .field_graph_model import FieldGraphModel
+from .field_graph_model import PLUS_DEEP_LAYERS, FieldGraphModel
 
 
 @register_model("graphfm")
@@ -30,7 +31,9 @@ class GraphFM(FieldGraphModel):
         space: the encoder's feature space.
         embed_dim: embedding size ``d`` (16 in the paper).
         neighbours: :math:`[m_1, \dots, m_K]`, neighbours kept per field at each layer (the number of layers
-            is its length). Default ``[n, ceil(n/2), ceil(n/4)]`` (``[7, 4, 2]`` for 7 fields).
+            is its length). Default ``[n, ceil(n/2), ceil(n/4)]`` (``[7, 4, 2]`` for 7 fields). A count
+            above the number of fields ``n`` is capped at ``n`` (every field kept), so one setting serves data
+            sets of different widths; a scalar is refused (``[3]`` is one layer of 3).
         heads: attention heads (2 in the paper; 1 is the "-M" ablation).
         hidden_dim: output size per head (default ``embed_dim``).
         concat_heads: concatenate heads (Eq. 13) or average them (Eq. 14).
@@ -45,6 +48,9 @@ class GraphFM(FieldGraphModel):
         dropout: on the attention weights.
         self_loops: whether a field interacts with itself (the authors' code includes ``j = i``).
         readout, readout_per_layer: options of the shared :class:`~fgraph.nn.FieldReadout`.
+        deep_layers, deep_dropout, deep_batch_norm: the readout's deep part (the authors' code's optional
+            MLP on the concatenated embeddings, added to the logit; see :class:`~fgraph.nn.FieldReadout`).
+            None or empty: off (the paper's model). ``graphfm+`` has it on.
     """
 
     def __init__(self, space: FeatureSpace, embed_dim: int = 16, neighbours: Sequence[int] | None = None,
@@ -52,7 +58,8 @@ class GraphFM(FieldGraphModel):
                  interaction: bool = True, predict_layer: int | None = None, topk_mode: str = "hard",
                  scorer_hidden: int = 16, negative_slope: float = 0.2, residual: bool = False,
                  layer_norm: bool = False, dropout: float = 0.0, self_loops: bool = True, readout: str = "mean",
-                 readout_per_layer: bool = False):
+                 readout_per_layer: bool = False, deep_layers: Sequence[int] | None = None, deep_dropout: float = 0.0,
+                 deep_batch_norm: bool = False):
         super().__init__(space)
         n = space.num_fields
         if neighbours is None:
@@ -77,7 +84,9 @@ class GraphFM(FieldGraphModel):
             d = conv.out_dim
             dims.append(d)
         layers = None if predict_layer is None else [predict_layer]
-        self.readout = FieldReadout(n, dims, pooling=readout, per_layer=readout_per_layer, layers=layers)
+        self.readout = FieldReadout(n, dims, pooling=readout, per_layer=readout_per_layer, layers=layers,
+                                    embed_dim=embed_dim, deep_layers=deep_layers, deep_dropout=deep_dropout,
+                                    deep_batch_norm=deep_batch_norm)
 
     @staticmethod
     def _edge_attrs(conv: InteractionAttention, alpha, weight) -> dict:
@@ -91,8 +100,8 @@ class GraphFM(FieldGraphModel):
             coefficient = coefficient * weight
         return {"coefficient": coefficient, "weight": weight, "alpha": alpha}
 
-    def propagate(self, batch: TabularBatch, record: bool = False):
-        e = self.embedding(batch)                                   # (B, n, d)
+    def propagate(self, batch: TabularBatch, record: bool = False, embeddings: Tensor | None = None):
+        e = self.embedding(batch) if embeddings is None else embeddings   # (B, n, d)
         B, n, _ = e.shape
         complete = DenseAdj.complete(B, n, self_loops=self.self_loops, device=e.device)
         x = e.reshape(B * n, -1)
@@ -109,3 +118,13 @@ class GraphFM(FieldGraphModel):
                 x = conv(x, adj, weight)
             states.append(to_dense(x, n))
         return states, records
+
+
+@register_model("graphfm+")
+class GraphFMPlus(GraphFM):
+    """GraphFM+: :class:`GraphFM` with the readout's deep part on by default (``deep_layers`` =
+    :data:`~fgraph.models.field_graph_model.PLUS_DEEP_LAYERS`); every option is GraphFM's."""
+
+    @extends(GraphFM.__init__, deep_layers=PLUS_DEEP_LAYERS)
+    def __init__(self, space, **options):
+        super().__init__(space, **options)

@@ -4,20 +4,15 @@ from __future__ import annotations
 from typing import Sequence
 
 from torch import Tensor
-from torch_geometric.nn import MLP
 
 from ..data.loader import TabularBatch
 from ..nn.field_aspect import FieldAspect
 from ..nn.interaction_sampling import InteractionSampling
+from ..nn.mlp import MLP
 from .afm import AttentivePairModel, extends
 from .base import register_model
 
 PAIR_REDUCTIONS = ("concat", "sum")
-
-
-def mlp(in_dim: int, hidden: Sequence[int], dropout: float) -> MLP:
-    """ReLU hidden layers and a plain linear output unit (IFM, Eq. 14–15)."""
-    return MLP([in_dim, *[int(h) for h in hidden], 1], dropout=dropout, norm=None, act="relu", plain_last=True)
 
 
 @register_model("ifm")
@@ -104,7 +99,7 @@ class INN(IFM):
             raise ValueError(f"pair_reduce must be one of {PAIR_REDUCTIONS}, got {pair_reduce!r}")
         self.pair_reduce = pair_reduce
         width = self.embedding.dim * (self.pairs.size(1) if pair_reduce == "concat" else 1)
-        self.mlp = mlp(width, mlp_dims, mlp_dropout)
+        self.mlp = MLP(width, mlp_dims, mlp_dropout)
 
     def forward(self, batch: TabularBatch) -> Tensor:
         concat = self.pair_reduce == "concat"
@@ -135,7 +130,7 @@ class DeepIFM(IFM):
     @extends(IFM.__init__, activation="tanh", cross_field_only=True)
     def __init__(self, space, *, mlp_dims: Sequence[int] = (200, 200, 200), mlp_dropout: float = 0.0, **options):
         super().__init__(space, **options)
-        self.mlp = mlp(space.num_fields * self.embedding.dim, mlp_dims, mlp_dropout)
+        self.mlp = MLP(space.num_fields * self.embedding.dim, mlp_dims, mlp_dropout)
 
     def forward(self, batch: TabularBatch) -> Tensor:
         e = self.embedding(batch)

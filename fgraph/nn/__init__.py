@@ -11,15 +11,19 @@ from .gated_field_conv import GatedFieldConv
 from .interaction_attention import InteractionAttention
 from .linear import FieldLinear
 from .message_passing import FieldMessagePassing, edge_softmax
+from .mlp import MLP
 from .readout import FieldReadout
 from .topk_edges import TopKEdges, topk_per_target
 
 __all__ = ["FieldEmbedding", "FieldLinear", "FMInteraction", "FieldMessagePassing", "edge_softmax", "EdgeScorer",
            "TopKEdges", "topk_per_target", "InteractionAttention", "FieldReadout"]
 __all__ += ["EdgeAttention", "FieldSelfAttention", "FieldwiseLinear", "GatedFieldConv"]
-__all__ += ["AdjacencyPropagation", "AdjacencyTensor"]
+__all__ += ["AdjacencyPropagation", "AdjacencyTensor", "MLP"]
 from .attentive_edge_pooling import AttentiveEdgePooling, pair_products, upper_pairs  # noqa: E402
 from .field_aspect import FieldAspect  # noqa: E402
 from .interaction_sampling import InteractionSampling  # noqa: E402
 
 __all__ += ["AttentiveEdgePooling", "pair_products", "upper_pairs", "FieldAspect", "InteractionSampling"]
+from .init import init_dense, init_embeddings  # noqa: E402
+
+__all__ += ["init_embeddings", "init_dense"]
