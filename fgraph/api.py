@@ -14,6 +14,7 @@ from .data.space import EncodedData
 from ._validate import OptionErrors, as_annotated, as_bool, as_int, as_mapping
 from .errors import (CheckpointError, ConfigError, FgraphError, InputFileError, InputFileNotFoundError)
 from .models.base import MODELS, CTRModel, build_model, check_hparams
+from .zoo import load_config as load_zoo_config
 from .train.checkpoint import check_encoder_fingerprint, check_same_space, load_checkpoint, load_weights
 from .train.run_dir import RunDirectory, write_json_atomic
 from .train.trainer import (RESUME_FIXED_OPTIONS, TrainConfig, Trainer, _plain, fixed_option_differences,
@@ -33,6 +34,7 @@ class Run:
     trainer: Trainer
     metrics: dict
     data: dict
+    zoo_config: Path | None = None    #: the shipped configuration the run used, if any
 
 
 def _dataset_kwargs(dataset: str, options: dict, task: str) -> dict:
@@ -121,9 +123,9 @@ def encode_dataset(dataset: str, data_dir=None, *, min_count: int = 1, encoder: 
 
 
 def train(model: str = "fm", dataset: str = "synthetic", *, data_dir=None, out=None, resume: bool = False,
-          overwrite: bool = False, embed_dim: int | None = None, min_count: int = 1,
-          model_options: dict | None = None, dataset_options: dict | None = None, callbacks=(),
-          **train_options) -> Run:
+          overwrite: bool = False, embed_dim: int | None = None, min_count: int | None = None,
+          model_options: dict | None = None, dataset_options: dict | None = None, protocol: str | None = None,
+          zoo: bool = True, callbacks=(), **train_options) -> Run:
     """Train ``model`` on ``dataset`` and score it on the test split.
 
     Args:
@@ -136,12 +138,17 @@ def train(model: str = "fm", dataset: str = "synthetic", *, data_dir=None, out=N
         overwrite: replace the run in ``out``: its files are removed (once the data is read) before the new
             run writes. Without ``resume`` or ``overwrite``, an ``out`` that holds a run is refused.
         embed_dim: embedding size, for models that take one.
-        min_count: the encoder's ``min_count``.
+        min_count: the encoder's ``min_count`` (default 1).
         model_options: more model hyperparameters.
         dataset_options: options of the data-set builder (e.g. ``{"labels": "pm1"}``).
+        protocol: a named training protocol (:data:`fgraph.train.protocols.PROTOCOLS`, e.g. ``"bars"``): its
+            values fill the training options not given (here or by the shipped configuration).
+        zoo: use fgraph's shipped configuration for this model and data set (:mod:`fgraph.zoo`), if there
+            is one. Options given here win over it, key by key (``model_options`` too).
         callbacks: ``callback(trainer, record)`` after every epoch (see :meth:`fgraph.train.Trainer.fit`).
         **train_options: :class:`~fgraph.train.TrainConfig` fields (``epochs``, ``batch_size``, ``lr``...).
-            Options not given fall back to the data set's ``TRAIN_DEFAULTS`` (if any), then to ``TrainConfig``.
+            Options not given come from, in order: the shipped configuration, the protocol, the data set's
+            ``TRAIN_DEFAULTS`` (if any), then ``TrainConfig``'s defaults.
 
     Returns:
         a :class:`Run` with the trained model (best weights), the encoder and the test metrics.
@@ -151,9 +158,14 @@ def train(model: str = "fm", dataset: str = "synthetic", *, data_dir=None, out=N
             use by another training (it is locked while this one runs).
         TrainingDivergedError: the loss became NaN or blew up; the last good checkpoint stays in ``out``.
     """
+    zoo_path, given = None, dict(train_options)
+    if isinstance(model, str) and isinstance(dataset, str) and model.lower() in MODELS:
+        embed_dim, min_count, model_options, dataset_options, protocol, train_options, zoo_path = \
+            _layer_options(model.lower(), canonical_name(dataset), as_bool("zoo", zoo), embed_dim, min_count,
+                           model_options, dataset_options, protocol, train_options)
     model, dataset, config, model_options, dataset_options, min_count = check_train_options(
-        model, dataset, embed_dim=embed_dim, min_count=min_count, model_options=model_options,
-        dataset_options=dataset_options, **train_options)
+        model, dataset, embed_dim=embed_dim, min_count=1 if min_count is None else min_count,
+        model_options=model_options, dataset_options=dataset_options, **train_options)
     resume, overwrite = as_bool("resume", resume), as_bool("overwrite", overwrite)
     if out is not None and not isinstance(out, (str, os.PathLike)):
         raise ConfigError(f"option 'out' must be a directory path, got {out!r}")
@@ -163,13 +175,14 @@ def train(model: str = "fm", dataset: str = "synthetic", *, data_dir=None, out=N
     run_config = _plain({"model": model, "dataset": dataset,
                          "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
                          "min_count": min_count, "model_options": model_options,
-                         "dataset_options": dataset_options, "train": config.to_dict()})
+                         "dataset_options": dataset_options, "train": config.to_dict(),
+                         "zoo": None if zoo_path is None else zoo_path.name})
     # The lock is taken before any data is read: a second training into the same directory fails at once.
     with RunDirectory(run_dir) as run:
         run.prepare(resume=resume, overwrite=overwrite)
         encoder = None
         if resume:
-            config, encoder = _prepare_resume(run_dir, run_config, config, train_options)
+            config, encoder = _prepare_resume(run_dir, run_config, config, given)
             run_config["train"] = _plain(config.to_dict())
         seed_everything(config.seed)
         encoder, data = encode_dataset(dataset, data_dir, min_count=min_count, encoder=encoder, task=config.task,
@@ -191,7 +204,47 @@ def train(model: str = "fm", dataset: str = "synthetic", *, data_dir=None, out=N
                    "valid": trainer.evaluate(data["valid"], name="the validation split"),
                    "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch}
         write_json_atomic(run_dir / "metrics.json", metrics)
-    return Run(run_dir, net, encoder, trainer, metrics, data)
+    return Run(run_dir, net, encoder, trainer, metrics, data, zoo_path)
+
+
+def zoo_config_path(model, dataset) -> Path | None:
+    """The shipped configuration :func:`train` would use for ``model`` on ``dataset`` (None if none, or if
+    a name is unknown: :func:`train` reports that)."""
+    if not (isinstance(model, str) and isinstance(dataset, str)) or model.lower() not in MODELS:
+        return None
+    try:
+        dataset = canonical_name(dataset)
+    except ConfigError:
+        return None
+    from .zoo import config_path
+
+    return config_path(model.lower(), dataset)
+
+
+def _layer_options(model, dataset, zoo, embed_dim, min_count, model_options, dataset_options, protocol,
+                   train_options):
+    """The options of a run, layered: what the caller gave, over the shipped configuration, over the
+    protocol's values. Returns them with the shipped configuration's path (or None)."""
+    shipped, path = load_zoo_config(model, dataset) if zoo else ({}, None)
+    model_options = as_mapping("model_options", model_options)
+    dataset_options = as_mapping("dataset_options", dataset_options)
+    shipped_models = as_mapping("model_options", shipped.pop("model_options", None))
+    if embed_dim is not None or "embed_dim" in model_options:   # the caller's embed_dim replaces the file's
+        shipped.pop("embed_dim", None)
+        shipped_models.pop("embed_dim", None)
+    model_options = {**shipped_models, **model_options}
+    dataset_options = {**as_mapping("dataset_options", shipped.pop("dataset_options", None)), **dataset_options}
+    embed_dim = embed_dim if embed_dim is not None else shipped.pop("embed_dim", None)
+    min_count = min_count if min_count is not None else shipped.pop("min_count", None)
+    protocol = protocol if protocol is not None else shipped.pop("protocol", None)
+    for key in ("embed_dim", "min_count", "protocol", "data_dir", "out", "resume", "overwrite"):
+        shipped.pop(key, None)
+    train_options = {**shipped, **train_options}
+    if protocol is not None:
+        from .train.protocols import apply_protocol
+
+        train_options = apply_protocol(protocol, train_options)
+    return embed_dim, min_count, model_options, dataset_options, protocol, train_options, path
 
 
 #: what config.json names that a resume, and the checkpoint, must agree with

@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from ._validate import as_mapping
-from .errors import ConfigError, FgraphError, InputFileError, InputFileNotFoundError
+from .configfile import read_config_file
+from .errors import ConfigError, FgraphError
 
 # Options of `fgraph train`: name -> (type, help). Defaults come from fgraph.api.train / TrainConfig.
 TRAIN_FLAGS = {
@@ -31,10 +31,6 @@ TRAIN_FLAGS = {
     "device": (str, "torch device (default: cpu)"),
     "threads": (int, "torch threads"),
 }
-API_KEYS = {"model", "dataset", "data_dir", "out", "embed_dim", "min_count"}
-#: Options a config file may hold besides the flags above.
-CONFIG_ONLY = {"resume", "overwrite", "model_options", "dataset_options", "progress", "grad_clip",
-               "optimizer_options", "eval_batch_size"}
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict:
@@ -51,89 +47,6 @@ def _key_values(items: list[str] | None, flag: str) -> dict:
     return out
 
 
-def _unique_json_object(pairs: list) -> dict:
-    """A JSON object whose keys are all different (``json`` would keep the last of two silently)."""
-    seen = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ConfigError(f"option {key!r} is given twice ({seen[key]!r} and {value!r}); keep one")
-        seen[key] = value
-    return seen
-
-
-def _yaml_loader():
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        """PyYAML's safe loader, refusing a key given twice in one mapping (it would keep the last)."""
-
-        def construct_mapping(self, node, deep=False):
-            seen = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"option {key!r} is given twice; keep one", key_node.start_mark)
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return UniqueKeyLoader
-
-
-def _read_config_file(path: str) -> dict:
-    """The options of a YAML or JSON config file, with a clear error for every way the file can be wrong."""
-    p = Path(path)
-    if p.is_dir():
-        raise InputFileError(f"config file {path} is a directory; give a .yaml, .yml or .json file")
-    if not p.is_file():
-        raise InputFileNotFoundError(f"config file {path} does not exist")
-    raw = p.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise InputFileError(f"config file {path} is not UTF-8 text (byte {raw[e.start]:#04x} at line {line}); "
-                             f"save it as UTF-8") from None
-    if p.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            data = yaml.load(text, Loader=_yaml_loader())
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise InputFileError(f"config file {path} is not valid YAML{where}: {problem}") from None
-    elif p.suffix.lower() == ".json":
-        try:
-            data = json.loads(text, object_pairs_hook=_unique_json_object)
-        except ConfigError as e:
-            raise ConfigError(f"config file {path}: {e}") from None
-        except json.JSONDecodeError as e:
-            raise InputFileError(f"config file {path} is not valid JSON at line {e.lineno}, column {e.colno}: "
-                                 f"{e.msg}") from None
-    else:
-        raise InputFileError(f"config file {path}: unknown format {p.suffix or '(no suffix)'!r}; "
-                             f"use a .yaml, .yml or .json file")
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of option names to values, "
-                          f"not a {type(data).__name__}")
-    bad_keys = [k for k in data if not isinstance(k, str)]
-    if bad_keys:
-        raise ConfigError(f"config file {path}: option names must be text, got {bad_keys}")
-    data = {k.replace("-", "_"): v for k, v in data.items()}
-    known = set(TRAIN_FLAGS) | CONFIG_ONLY
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"config file {path} has unknown option(s) {unknown}; known: {sorted(known)}")
-    for key in ("model_options", "dataset_options"):
-        if key in data:
-            data[key] = as_mapping(key, data[key], where=f"config file {path}:")
-    return data
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fgraph", description="Feature-interaction models on field graphs: train, evaluate, list data sets.")
@@ -144,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (typ, help_) in TRAIN_FLAGS.items():
         tr.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=help_)
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    tr.add_argument("--protocol", default=None, metavar="NAME",
+                    help="a named training protocol, e.g. bars (the public benchmark's: lr decay on plateau, "
+                         "clipping, initialisation); it fills the options not given")
+    tr.add_argument("--no-zoo", action="store_true",
+                    help="do not use fgraph's shipped configuration for this model and data set")
     tr.add_argument("--overwrite", action="store_true",
                     help="replace the run already in --out (its files are removed first)")
     tr.add_argument("--config", metavar="FILE", help="YAML or JSON file of the same options (flags win)")
@@ -162,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ds = sub.add_parser("datasets", help="list the data-set builders and whether their files are found")
     ds.add_argument("--data-dir", default=None)
+    _add_tune_parser(sub)
     return parser
 
 
@@ -172,7 +91,7 @@ def _train(args) -> int:
     if args.list_models:
         print("\n".join(sorted(MODELS)))
         return 0
-    options = _read_config_file(args.config) if args.config else {}
+    options = read_config_file(args.config) if args.config else {}
     for name in TRAIN_FLAGS:
         value = getattr(args, name)
         if value is not None:
@@ -188,6 +107,15 @@ def _train(args) -> int:
     options["model_options"] = {**options.get("model_options", {}), **_key_values(args.model_option, "--model-option")}
     options["dataset_options"] = {**options.get("dataset_options", {}),
                                   **_key_values(args.dataset_option, "--dataset-option")}
+    options.pop("source", None)   # how a config file was made: for the record only
+    if args.protocol is not None:
+        options["protocol"] = args.protocol
+    if args.no_zoo:
+        options["zoo"] = False
+    shipped = api.zoo_config_path(options.get("model", "fm"), options.get("dataset", "synthetic")) \
+        if options.get("zoo", True) else None
+    if shipped is not None:
+        print(f"configuration: {shipped} (fgraph's shipped configuration; flags override it, --no-zoo drops it)")
     run = api.train(**options)
     test = run.metrics["test"]
     print(f"run directory: {run.run_dir}")
@@ -214,13 +142,79 @@ def _datasets(args) -> int:
     return 0
 
 
+# Options of `fgraph tune` that every trial takes as given (not searched): name -> (type, help).
+TUNE_FIXED_FLAGS = {
+    "data_dir": (str, "directory holding the data sets"),
+    "embed_dim": (int, "a fixed embedding size (then not searched)"),
+    "epochs": (int, "maximum epochs of every trial"),
+    "batch_size": (int, "training batch size of every trial"),
+    "patience": (int, "early-stopping patience of every trial"),
+    "monitor": (str, "the validation metric to optimise: auc, logloss (or rmse for --task regression)"),
+    "task": (str, "binary (default) or regression"),
+    "min_count": (int, "the encoder's min_count"),
+    "threads": (int, "torch threads of every trial"),
+}
+
+
+def _add_tune_parser(sub) -> None:
+    tu = sub.add_parser(
+        "tune", help="search a model's hyperparameters with Optuna (pip install 'fgraph[tune]')",
+        description="Search a model's hyperparameters on the validation split (the test split is not read), "
+                    "pruning bad trials per epoch; write the best configuration as OUT/best.yaml for "
+                    "`fgraph train --config` and every trial as OUT/trials.csv.")
+    tu.add_argument("--model", default="fm", help="model name (default: fm)")
+    tu.add_argument("--dataset", default="synthetic", help="data set name (default: synthetic)")
+    tu.add_argument("--trials", type=int, default=20, help="the most trials (default: 20)")
+    tu.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                    help="no trial starts after this, and one still training stops after its epoch")
+    tu.add_argument("--out", default=None, help="tuning directory, new or empty (default: runs/tune-<model>-"
+                                                "<dataset>-<time>)")
+    tu.add_argument("--seed", type=int, default=0, help="seeds the sampler and every trial (default: 0)")
+    tu.add_argument("--protocol", default=None, metavar="NAME", help="a named training protocol for every trial")
+    for name, (typ, help_) in TUNE_FIXED_FLAGS.items():
+        tu.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=help_)
+    tu.add_argument("--model-option", action="append", metavar="KEY=VALUE",
+                    help="a fixed model option (repeatable; then not searched)")
+    tu.add_argument("--dataset-option", action="append", metavar="KEY=VALUE", help="data-set builder option")
+    tu.add_argument("--train-option", action="append", metavar="KEY=VALUE",
+                    help="a fixed training option (repeatable; then not searched), e.g. --train-option lr=1e-3")
+    tu.add_argument("--pruner", default="median", help="median (default), hyperband or none")
+    tu.add_argument("--prune-warmup", type=int, default=2, metavar="EPOCHS",
+                    help="epochs before a trial may be pruned (default: 2)")
+    tu.add_argument("--study-name", default=None, help="Optuna study name")
+    tu.add_argument("--storage", default=None, metavar="URL",
+                    help="Optuna storage (e.g. sqlite:///tune.db) to keep the study and continue it")
+    tu.add_argument("--verbose", action="store_true", help="show every trial's epoch lines")
+
+
+def _tune(args) -> int:
+    from .tune import tune
+
+    options = _key_values(args.train_option, "--train-option")
+    for name in TUNE_FIXED_FLAGS:
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    try:
+        tune(args.model, args.dataset, trials=args.trials, timeout=args.timeout, out=args.out, seed=args.seed,
+             protocol=args.protocol, pruner=args.pruner, prune_warmup=args.prune_warmup,
+             study_name=args.study_name, storage=args.storage, verbose=args.verbose,
+             model_options=_key_values(args.model_option, "--model-option"),
+             dataset_options=_key_values(args.dataset_option, "--dataset-option"), **options)
+    except KeyboardInterrupt:
+        print("fgraph: interrupted (trials.csv holds the trials so far, and best.yaml the best completed one)",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    handler = {"train": _train, "evaluate": _evaluate, "datasets": _datasets}[args.command]
+    handler = {"train": _train, "evaluate": _evaluate, "datasets": _datasets, "tune": _tune}[args.command]
     try:
         return handler(args)
     except FgraphError as e:

@@ -228,6 +228,15 @@ class AFM(AttentivePairModel):
     (MovieLens), Adagrad, squared loss on ±1 labels (``task="regression"``).
     """
 
+    #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel). The
+    #: BARS Frappe_x1 run: attention 128, attention dropout 0.1, embedding λ 1e-5.
+    search_space = {
+        "model.embed_dim": ("categorical", [8, 10, 16, 32, 64]),
+        "model.attention_dim": ("categorical", [16, 32, 64, 128, 256]),
+        "model.dropout": ("float", 0.0, 0.5),
+        "model.attention_l2": ("categorical", [None, 1e-6, 1e-5, 1e-4, 1e-3]),
+    }
+
     def __init__(self, space: FeatureSpace, embed_dim: int = 10, attention_dim: int | None = None,
                  dropout: float = 0.0, attention_l2: float | None = None, pretrained=None):
         super().__init__(space, embed_dim, attention_dim, dropout, attention_l2, pretrained)

@@ -140,6 +140,16 @@ class CTRModel(nn.Module):
 
     model_name: ClassVar[str] = "model"
 
+    #: What ``fgraph tune`` searches for this model, declared next to its code (plain data: no optuna here).
+    #: ``{"model.<constructor option>" or "train.<TrainConfig field>": spec}``, a spec being one of
+    #: ``("float", low, high)``, ``("log_float", low, high)``, ``("int", low, high)``, ``("log_int", low, high)``
+    #: (bounds inclusive; ``float`` and ``int`` take an optional step as a 4th item) or
+    #: ``("categorical", [choice, ...])``. The tuner adds its shared training space (learning rate, embedding
+    #: regulariser; see :func:`fgraph.tune.search_space`) under it; a key mapped to ``None`` drops a shared entry.
+    #: ``None`` (the default): not declared, and the tuner searches the shared space and ``embed_dim``.
+    #: A subclass inherits its base's space; extend it with ``{**Base.search_space, ...}``.
+    search_space: ClassVar[dict | None] = None
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")

@@ -22,6 +22,9 @@ class FM(CTRModel):
         field_dims: optional per-field embedding sizes (see :class:`~fgraph.nn.FieldEmbedding`).
     """
 
+    #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel)
+    search_space = {"model.embed_dim": ("categorical", [8, 10, 16, 32, 64])}
+
     def __init__(self, space: FeatureSpace, embed_dim: int = 10, field_dims: dict | None = None):
         super().__init__(space)
         self.linear = FieldLinear(space)

@@ -38,6 +38,16 @@ class IFM(AttentivePairModel):
         sample_pairs: ``c`` pairs kept per batch (an int, or a fraction of the pairs as a float); None keeps all.
     """
 
+    #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel)
+    search_space = {
+        "model.embed_dim": ("categorical", [8, 10, 16, 32, 64]),
+        "model.attention_dim": ("categorical", [16, 32, 64, 128, 256]),
+        "model.dropout": ("float", 0.0, 0.5),
+        "model.temperature": ("log_float", 1.0, 20.0),
+        "model.field_factors": ("categorical", [4, 8, 16, 26, 32]),
+        "model.field_l2": ("categorical", [None, 1e-6, 1e-5, 1e-4, 1e-3]),
+    }
+
     @extends(AttentivePairModel.__init__, temperature=10.0)
     def __init__(self, space, *, field_factors: int = 8, factorise: bool = True, field_l2: float | None = None,
                  sample_pairs: int | float | None = None, **options):
@@ -91,6 +101,11 @@ class INN(IFM):
         pair_reduce: ``"concat"`` (Eq. 14) or ``"sum"``.
     """
 
+    #: IFM's search and the MLP's
+    search_space = {**IFM.search_space,
+                    "model.mlp_dims": ("categorical", [[64], [128], [64, 64]]),
+                    "model.mlp_dropout": ("float", 0.0, 0.5)}
+
     @extends(IFM.__init__)
     def __init__(self, space, *, mlp_dims: Sequence[int] = (64,), mlp_dropout: float = 0.0,
                  pair_reduce: str = "concat", **options):
@@ -126,6 +141,11 @@ class DeepIFM(IFM):
         mlp_dims: hidden layer sizes of the deep part (DeepFM's 200-200-200).
         mlp_dropout: dropout after each hidden layer.
     """
+
+    #: IFM's search and the deep part's
+    search_space = {**IFM.search_space,
+                    "model.mlp_dims": ("categorical", [[200, 200, 200], [400, 400, 400], [256, 128]]),
+                    "model.mlp_dropout": ("float", 0.0, 0.5)}
 
     @extends(IFM.__init__, activation="tanh", cross_field_only=True)
     def __init__(self, space, *, mlp_dims: Sequence[int] = (200, 200, 200), mlp_dropout: float = 0.0, **options):

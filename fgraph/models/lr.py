@@ -13,6 +13,9 @@ from .base import CTRModel, register_model
 class LogisticRegression(CTRModel):
     r""":math:`\hat y = w_0 + \sum_f v_f w_{x_f}`, one weight per field value."""
 
+    #: no model option to tune: ``fgraph tune`` searches its shared training space alone
+    search_space = {}
+
     def __init__(self, space: FeatureSpace):
         super().__init__(space)
         self.linear = FieldLinear(space)

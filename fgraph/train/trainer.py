@@ -20,14 +20,19 @@ from tqdm.auto import tqdm
 from ..data.loader import FieldLoader
 from ..data.space import EncodedData
 from ..models.base import CTRModel, OptimConfig, resolve_optimizer
+from ..nn.init import DENSE_INITS, EMBEDDING_INITS, init_dense, init_embeddings
 from .._validate import OptionErrors, as_bool, as_float, as_int, as_mapping, as_str
 from ..errors import CheckpointError, ConfigError, DataError, InputFileNotFoundError, TrainingDivergedError
 from .checkpoint import (check_encoder_fingerprint, check_same_space, check_weights, load_checkpoint,
                          load_weights, save_checkpoint)
 from .run_dir import RunDirectory, write_json_atomic, write_text_atomic
 from .metrics import GREATER_IS_BETTER, binary_metrics, is_better, regression_metrics
+from .protocols import PROTOCOLS
+from .regularizers import FORMS as REGULARIZER_FORMS, Regularizer
 
 TASKS = ("binary", "regression")
+#: the values of ``TrainConfig.lr_schedule`` (besides None)
+LR_SCHEDULES = ("plateau",)
 
 
 def seed_everything(seed: int) -> None:
@@ -93,10 +98,31 @@ class TrainConfig:
         device: torch device.
         threads: ``torch.set_num_threads`` for the run, if given.
         progress: show a tqdm bar per epoch.
-        grad_clip: clip the gradient norm to this value, if given.
+        grad_clip: clip the total norm of the gradients that the training optimisers step (the penalties'
+            included) to this value, if given.
         divergence_factor: stop with :class:`~fgraph.errors.TrainingDivergedError` when an epoch's running mean
             training loss exceeds this factor times the loss of the run's first batch (``None``: no such check;
             a NaN or infinite loss always stops the run).
+        lr_schedule: ``None`` (a constant learning rate) or ``"plateau"``: after every validated epoch whose
+            ``monitor`` does not improve, the learning rate of every parameter group of every optimiser that
+            steps on training batches is multiplied by ``lr_factor``, down to ``min_lr`` (FuxiCTR's
+            reduce-on-plateau; the same epochs count towards ``patience``). Needs validation data.
+        lr_factor: the factor of ``"plateau"``, ``0 < lr_factor < 1``.
+        min_lr: the floor of ``"plateau"`` (a group already at or below it is left as it is).
+        embedding_init: ``None`` (the model's own initialisation), ``"normal"`` (std ``embedding_init_std``),
+            ``"xavier_uniform"`` or ``"xavier_normal"``: re-draws the embedding tables once, when the Trainer
+            is built (see :func:`fgraph.nn.init.init_embeddings`).
+        embedding_init_std: the standard deviation of ``embedding_init="normal"``.
+        dense_init: ``None`` (the model's own) or ``"xavier_normal"`` / ``"xavier_uniform"``: re-draws every
+            linear map once, biases zero (see :func:`fgraph.nn.init.init_dense` for which tensors).
+        embedding_regularizer: λ of the penalty λ/2·‖W‖² on the embedding tables, added to the training
+            loss (see ``regularizer_form``).
+        net_regularizer: λ of the penalty λ/2·‖θ‖² on every other parameter the training optimisers step,
+            biases included.
+        regularizer_form: ``"table"`` (the embedding penalty over whole tables, FuxiCTR's form) or
+            ``"rows"`` (over the distinct rows each batch looks up).
+        protocol: the name of the protocol (:data:`fgraph.train.protocols.PROTOCOLS`) whose values were
+            filled in by :func:`~fgraph.train.protocols.apply_protocol`; a record only, it sets nothing.
     """
 
     epochs: int = 20
@@ -116,6 +142,16 @@ class TrainConfig:
     progress: bool = True
     grad_clip: float | None = None
     divergence_factor: float | None = 1000.0
+    lr_schedule: str | None = None
+    lr_factor: float = 0.1
+    min_lr: float = 1e-6
+    embedding_init: str | None = None
+    embedding_init_std: float = 1e-4
+    dense_init: str | None = None
+    embedding_regularizer: float = 0.0
+    net_regularizer: float = 0.0
+    regularizer_form: str = "table"
+    protocol: str | None = None
 
     def __post_init__(self):
         # Every option is checked and coerced here, once, whatever the entry point (CLI, config file, Python):
@@ -161,6 +197,16 @@ class TrainConfig:
                                   f"{self.task!r}; choose from {allowed}")
         # A factor <= 1 would stop a run whose loss merely wobbles above its first batch's.
         check("divergence_factor", as_float, minimum=1.0, strict_min=True, allow_none=True)
+        check("lr_schedule", as_str, choices=LR_SCHEDULES, allow_none=True)
+        check("lr_factor", _as_open_unit)
+        check("min_lr", as_float, minimum=0.0)
+        check("embedding_init", as_str, choices=EMBEDDING_INITS, allow_none=True)
+        check("embedding_init_std", as_float, minimum=0.0, strict_min=True)
+        check("dense_init", as_str, choices=DENSE_INITS, allow_none=True)
+        check("embedding_regularizer", as_float, minimum=0.0)
+        check("net_regularizer", as_float, minimum=0.0)
+        check("regularizer_form", as_str, choices=REGULARIZER_FORMS)
+        check("protocol", as_str, choices=sorted(PROTOCOLS), allow_none=True)
         errors.raise_if_any()
 
     def to_dict(self) -> dict:
@@ -168,6 +214,17 @@ class TrainConfig:
         if not isinstance(d["optimizer"], str):
             d["optimizer"] = getattr(d["optimizer"], "__name__", str(d["optimizer"]))
         return d
+
+
+def _as_open_unit(name, value, *, where=None) -> float:
+    """A float strictly between 0 and 1 (``lr_factor``: 1 would never reduce, 0 would stop learning)."""
+    try:
+        out = as_float(name, value, minimum=0.0, strict_min=True, where=where)
+    except ConfigError:
+        out = None
+    if out is None or out >= 1.0:
+        raise ConfigError(f"{where} option {name!r} must be a finite number > 0 and < 1, got {value!r}")
+    return out
 
 
 #: training options a resume must keep: the saved optimiser state overrides them (lr, weight decays, optimiser
@@ -273,6 +330,10 @@ class Trainer:
     * optimisers from :meth:`CTRModel.configure_optimizers` (one by default; more for models that search,
       each stepping on training or on validation batches);
     * early stopping on a validation metric with ``patience``; the best weights are restored at the end;
+    * optionally (see :class:`TrainConfig`): the reduce-on-plateau learning-rate schedule, gradient clipping,
+      embedding and dense initialisations drawn at construction, and the λ penalties ``embedding_regularizer``
+      / ``net_regularizer`` added to the backpropagated loss (the logged ``train_loss`` leaves them out; an
+      epoch's mean penalty is recorded as ``train_penalty``); each epoch's record holds the ``lr`` it ran at;
     * a NaN or infinite loss, or one that blows up (see ``TrainConfig.divergence_factor``), stops the run with
       :class:`~fgraph.errors.TrainingDivergedError`; the checkpoint of the last completed epoch is kept;
     * with ``run_dir``, a checkpoint after every epoch (model, optimisers, encoder and its fingerprint, config,
@@ -290,10 +351,18 @@ class Trainer:
         run_dir: where checkpoints and logs go (optional): a path, or a locked
             :class:`~fgraph.train.run_dir.RunDirectory` whose owner has already checked it.
         run_info: extra plain data stored in the checkpoint (e.g. how the data set was built).
+        initialize: apply ``config.embedding_init`` / ``config.dense_init`` to the model (the default). Pass
+            False for a model whose weights must stay as they are (one that is only scored, say); a resume
+            loads its checkpoint over these draws anyway.
+
+    The initialisations of ``embedding_init`` and ``dense_init`` are drawn here, once, from torch's global
+    random number generator, before the model moves to its device and before the optimisers are built (seed
+    it first, as :func:`fgraph.api.train` does with :func:`seed_everything`).
     """
 
     def __init__(self, model: CTRModel, config: TrainConfig | None = None, *, encoder=None,
-                 run_dir: str | Path | RunDirectory | None = None, run_info: dict | None = None, **overrides):
+                 run_dir: str | Path | RunDirectory | None = None, run_info: dict | None = None,
+                 initialize: bool = True, **overrides):
         if not isinstance(model, CTRModel):
             raise TypeError(f"Trainer needs an fgraph CTRModel, got {type(model).__name__}")
         config = config or TrainConfig()
@@ -309,6 +378,10 @@ class Trainer:
         self.run_dir = None if self._run_directory is None else self._run_directory.path
         self.run_info = dict(run_info or {})
         self.device = torch.device(config.device)
+        if initialize and config.embedding_init is not None:
+            init_embeddings(self.model, config.embedding_init, config.embedding_init_std)
+        if initialize and config.dense_init is not None:
+            init_dense(self.model, config.dense_init)
         self.model.to(self.device)
         self.history: list[dict] = []
         self.best_epoch, self.best_value, self.best_state = None, None, None
@@ -321,6 +394,18 @@ class Trainer:
         optim_cfg = OptimConfig(config.optimizer, config.lr, config.weight_decay, config.embedding_weight_decay,
                                 dict(config.optimizer_options))
         self.optimizers = model.configure_optimizers(optim_cfg)
+        #: the parameters the training optimisers step, each once: what ``grad_clip`` clips and the penalties cover
+        self.trained_parameters: list[torch.nn.Parameter] = []
+        seen = set()
+        for spec in self.optimizers:
+            if spec.data == "train":
+                for group in spec.optimizer.param_groups:
+                    for p in group["params"]:
+                        if id(p) not in seen:
+                            seen.add(id(p))
+                            self.trained_parameters.append(p)
+        self.regularizer = Regularizer(model, self.trained_parameters, config.embedding_regularizer,
+                                       config.net_regularizer, config.regularizer_form)
         self.train_loader: FieldLoader | None = None
         self.valid_stream: _BatchStream | None = None
 
@@ -329,6 +414,36 @@ class Trainer:
         if self.config.task == "binary":
             return F.binary_cross_entropy_with_logits(output, target)
         return F.mse_loss(output, target)
+
+    def penalty(self, batch=None) -> torch.Tensor | None:
+        """The regularisation penalty of a training step on ``batch`` (``embedding_regularizer`` and
+        ``net_regularizer``), which :meth:`fit` adds to the loss it backpropagates; ``None`` when both λ are 0.
+        The logged ``train_loss`` leaves it out."""
+        return self.regularizer(batch)
+
+    # -- learning rate ------------------------------------------------------------------------------------
+    def learning_rates(self) -> list[list[float]]:
+        """The current learning rate of every parameter group, per optimiser (in :attr:`optimizers` order)."""
+        return [[float(g["lr"]) for g in spec.optimizer.param_groups] for spec in self.optimizers]
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the first parameter group of the first training optimiser."""
+        for spec in self.optimizers:
+            if spec.data == "train":
+                return float(spec.optimizer.param_groups[0]["lr"])
+        return float(self.optimizers[0].optimizer.param_groups[0]["lr"])
+
+    def _reduce_lr(self) -> None:
+        """Multiply every training optimiser's learning rates by ``lr_factor``, down to ``min_lr``. Optimisers
+        that step on validation batches (FIVES's architecture search) keep theirs."""
+        factor, floor = self.config.lr_factor, self.config.min_lr
+        for spec in self.optimizers:
+            if spec.data != "train":
+                continue
+            for group in spec.optimizer.param_groups:
+                if group["lr"] > floor:
+                    group["lr"] = max(group["lr"] * factor, floor)
 
     # -- fitting ------------------------------------------------------------------------------------------
     def fit(self, train: EncodedData, valid: EncodedData | None = None, resume: bool = False,
@@ -361,6 +476,10 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(int(cfg.threads))
         needs_valid_batches = any(spec.data == "valid" for spec in self.optimizers)
+        if cfg.lr_schedule is not None and valid is None:
+            raise ConfigError(f"training option 'lr_schedule' is {cfg.lr_schedule!r}, which reduces the learning "
+                              f"rate when the validation {cfg.monitor} stops improving; pass validation data to "
+                              f"fit(), or set lr_schedule=None")
         if needs_valid_batches and valid is None:
             raise ConfigError(f"{type(self.model).__name__} steps some parameters on validation batches; "
                               f"pass validation data to fit()")
@@ -373,8 +492,9 @@ class Trainer:
             if resume:
                 self._load_last_checkpoint()
             while self.epoch < cfg.epochs and not self._should_stop(valid):
+                lr = self.lr
                 self._train_epoch()
-                record = {"epoch": self.epoch, **self._last_train_stats}
+                record = {"epoch": self.epoch, **self._last_train_stats, "lr": lr}
                 if valid is not None:
                     try:
                         scores = self.evaluate(valid, name="the validation data")
@@ -444,6 +564,7 @@ class Trainer:
         valid_specs = [s for s in self.optimizers if s.data == "valid"]
         factor = cfg.divergence_factor
         total, rows, started = 0.0, 0, time.perf_counter()
+        penalty_total = None
         bar = tqdm(self.train_loader, desc=f"epoch {self.epoch}", leave=False, disable=not cfg.progress,
                    file=sys.stderr)
         try:
@@ -464,9 +585,17 @@ class Trainer:
                     self._diverged(f"the epoch's mean training loss is {total / rows:.6g}, more than "
                                    f"{factor:g} times the loss of the run's first batch "
                                    f"({self.divergence_reference:.6g})", step + 1)
+                penalty = self.regularizer(batch) if self.regularizer.active else None
+                if penalty is not None:
+                    # Backpropagated with the loss, but not part of the logged training loss.
+                    part = penalty.detach() * n
+                    penalty_total = part if penalty_total is None else penalty_total + part
+                    loss = loss + penalty
                 loss.backward()
                 if cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                    # The gradients the training optimisers step, penalty included (the validation-batch
+                    # optimisers zero theirs before their own backward pass).
+                    torch.nn.utils.clip_grad_norm_(self.trained_parameters, cfg.grad_clip)
                 for spec in train_specs:
                     spec.optimizer.step()
                 self.model.on_train_step_end(step)
@@ -490,6 +619,8 @@ class Trainer:
         elapsed = time.perf_counter() - started
         self._last_train_stats = {"train_loss": total / rows, "samples_per_s": rows / elapsed,
                                   "epoch_seconds": elapsed}
+        if penalty_total is not None:
+            self._last_train_stats["train_penalty"] = float(penalty_total) / rows
 
     def _track_best(self, value: float) -> None:
         metric = self.config.monitor
@@ -498,11 +629,14 @@ class Trainer:
             self.best_state = copy.deepcopy(self.model.state_dict())
         else:
             self.bad_epochs += 1
+            if self.config.lr_schedule == "plateau":
+                self._reduce_lr()
 
-    @staticmethod
-    def _log_line(record: dict, best: bool) -> str:
+    def _log_line(self, record: dict, best: bool) -> str:
         parts = [f"epoch {record['epoch']:3d}", f"loss {record['train_loss']:.5f}"]
         parts += [f"{k} {v:.5f}" for k, v in record.items() if k.startswith("valid_")]
+        if self.config.lr_schedule is not None and "lr" in record:
+            parts.append(f"lr {record['lr']:.3g}")
         parts.append(f"{record['samples_per_s']:,.0f} samples/s")
         if best:
             parts.append("*")
@@ -580,6 +714,7 @@ class Trainer:
             "model_state": self.model.state_dict(),
             "best_model_state": self.best_state,
             "optimizers": [spec.optimizer.state_dict() for spec in self.optimizers],
+            "learning_rates": self.learning_rates(),
             "space": self.model.space.to_dict(),
             "encoder": None if self.encoder is None else self.encoder.state_dict(),
             "encoder_fingerprint": None if self.encoder is None else self.encoder.fingerprint(),
@@ -668,6 +803,15 @@ class Trainer:
                 raise CheckpointError(f"the state of optimiser {spec.name!r} in {where} does not fit "
                                       f"this model's ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
                                       ) from None
+        # The optimisers' states hold their learning rates already; set them from the record as well, so that
+        # a schedule's reductions come back exactly whatever an optimiser keeps in its state.
+        saved_lrs = state.get("learning_rates")
+        if saved_lrs is not None and len(saved_lrs) == len(self.optimizers):
+            for spec, lrs in zip(self.optimizers, saved_lrs):
+                if len(lrs) == len(spec.optimizer.param_groups):
+                    for group, lr in zip(spec.optimizer.param_groups, lrs):
+                        if not isinstance(group["lr"], torch.Tensor):   # a tensor lr is in the state already
+                            group["lr"] = float(lr)
         self.best_state = best
         self.epoch, self.best_epoch = state["epoch"], state.get("best_epoch")
         self.best_value, self.bad_epochs = state.get("best_value"), state.get("bad_epochs", 0)

@@ -324,13 +324,40 @@ def open_table(path, *, sep: str = ",", nrows: int | None = None, **read_csv_kwa
     max_rows = None if nrows is None else int(nrows) + (0 if no_header else 1)
     encoding = read_csv_kwargs.pop("encoding", "utf-8")
     find = lambda: _bad_cell(path, sep, nrows, encoding, read_csv_kwargs, no_header)  # noqa: E731
+    # Integer columns narrower than int64 are read as int64 and range-checked here: older numpy (< 2) casts
+    # an out-of-range cell silently (a Criteo label "300" read as int8 became 44).
+    dtype, narrow = read_csv_kwargs.get("dtype"), {}
+    if isinstance(dtype, dict):
+        narrow = {c: np.dtype(t) for c, t in dtype.items()
+                  if t is not str and np.dtype(t).kind in "iu" and np.dtype(t).itemsize < 8}
+    kwargs = dict(read_csv_kwargs)
+    if narrow:
+        kwargs["dtype"] = {**dtype, **{c: np.int64 for c in narrow}}
     with file_errors(path, encoding, find):
         if not no_header:
             _refuse_duplicate_header(path, sep, encoding)
         counter = _FieldCounter(_open_binary(path), path, sep, expected, max_rows)
         with io.BufferedReader(counter, buffer_size=1 << 20) as stream:
-            yield pd.read_csv(stream, sep=sep, quoting=csv.QUOTE_NONE, compression=None, nrows=nrows,
-                              encoding=encoding, **read_csv_kwargs)
+            result = pd.read_csv(stream, sep=sep, quoting=csv.QUOTE_NONE, compression=None, nrows=nrows,
+                                 encoding=encoding, **kwargs)
+            if narrow:
+                result = _narrow(result, narrow) if isinstance(result, pd.DataFrame) else \
+                    (_narrow(chunk, narrow) for chunk in result)
+            yield result
+
+
+def _narrow(frame: pd.DataFrame, narrow: dict) -> pd.DataFrame:
+    """``frame`` with the int64 columns of ``narrow`` cast to their dtypes; an OverflowError (which
+    :func:`file_errors` turns into an error naming the line and column) when a value does not fit."""
+    for column, want in narrow.items():
+        if column not in frame.columns:
+            continue
+        values = frame[column].to_numpy()
+        info = np.iinfo(want)
+        if len(values) and (values.min() < info.min or values.max() > info.max):
+            raise OverflowError(f"column {column!r} holds a value outside {want.name}'s range")
+        frame[column] = values.astype(want)
+    return frame
 
 
 def _refuse_duplicate_header(path: Path, sep: str, encoding: str) -> None:
