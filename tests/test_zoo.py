@@ -118,7 +118,8 @@ def test_every_shipped_configuration_is_valid_and_says_how_it_was_found(path, mo
     assert model in MODELS and dataset in DATASETS
     assert options.get("model", model) == model and options.get("dataset", dataset) == dataset
     source = options.get("source")
-    assert isinstance(source, dict) and source.get("method"), f"{path.name} must record how it was found"
+    assert isinstance(source, dict) and (source.get("method") or source.get("made_by")), \
+        f"{path.name} must record how it was found"
     layered = fg._layer_options(model, dataset, True, None, None, None, None, None, {})
     embed_dim, min_count, model_options, dataset_options, protocol, train_options, used = layered
     assert used == path

@@ -54,6 +54,16 @@ class FiGNN(FieldGraphModel):
             :class:`~fgraph.nn.FieldReadout`). None or empty: off (the paper's model). ``fignn+`` has it on.
     """
 
+    #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel);
+    #: the published Fi-GNN setting on Frappe is 17 steps, GRU off, weights not shared.
+    search_space = {
+        "model.embed_dim": ("categorical", [8, 10, 16, 32]),
+        "model.steps": ("int", 1, 20),
+        "model.gru": ("categorical", [True, False]),
+        "model.share_weights": ("categorical", [True, False]),
+        "model.readout_gate": ("categorical", ["node", "flat"]),
+    }
+
     def __init__(self, space: FeatureSpace, embed_dim: int = 16, steps: int = 3, gru: bool = True,
                  share_weights: bool = True, recompute_attention: bool = False, self_attention: bool = False,
                  attention_heads: int = 2, negative_slope: float = 0.2, readout: str = "attention",
@@ -104,6 +114,8 @@ class FiGNN(FieldGraphModel):
 class FiGNNPlus(FiGNN):
     """Fi-GNN+: :class:`FiGNN` with the readout's deep part on by default (``deep_layers`` =
     :data:`~fgraph.models.field_graph_model.PLUS_DEEP_LAYERS`); every option is Fi-GNN's."""
+
+    search_space = {**FiGNN.search_space, "model.deep_dropout": ("float", 0.0, 0.5)}
 
     @extends(FiGNN.__init__, deep_layers=PLUS_DEEP_LAYERS)
     def __init__(self, space, **options):

@@ -54,6 +54,15 @@ class FIVES(FieldGraphModel):
             None or empty: off (the paper's model). ``fives+`` has it on. Its weights are in :math:`\Theta`.
     """
 
+    #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel)
+    search_space = {
+        "model.embed_dim": ("categorical", [8, 10, 16, 32]),
+        "model.orders": ("int", 2, 4),
+        "model.alpha2": ("log_float", 5e-4, 5e-3),
+        "model.tau_end": ("log_float", 0.02, 1.0),
+        "model.anneal_epochs": ("int", 2, 20),
+    }
+
     def __init__(self, space: FeatureSpace, embed_dim: int = 16, orders: int = 3,
                  threshold: float | Sequence[float] = 0.5, recursive: bool = True, straight_through: bool = True,
                  self_loops: bool = False, tau_start: float = 1.0, tau_end: float = 0.02, anneal_epochs: int = 10,
@@ -141,6 +150,8 @@ class FIVES(FieldGraphModel):
 class FIVESPlus(FIVES):
     """FIVES+: :class:`FIVES` with the readout's deep part on by default (``deep_layers`` =
     :data:`~fgraph.models.field_graph_model.PLUS_DEEP_LAYERS`); every option is FIVES's."""
+
+    search_space = {**FIVES.search_space, "model.deep_dropout": ("float", 0.0, 0.5)}
 
     @extends(FIVES.__init__, deep_layers=PLUS_DEEP_LAYERS)
     def __init__(self, space, **options):

@@ -53,6 +53,16 @@ class GraphFM(FieldGraphModel):
             None or empty: off (the paper's model). ``graphfm+`` has it on.
     """
 
+    #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel)
+    search_space = {
+        "model.embed_dim": ("categorical", [8, 10, 16, 32]),
+        "model.heads": ("categorical", [1, 2, 4]),
+        "model.dropout": ("float", 0.0, 0.5),
+        "model.residual": ("categorical", [False, True]),
+        "model.layer_norm": ("categorical", [False, True]),
+        "model.topk_mode": ("categorical", ["hard", "soft"]),
+    }
+
     def __init__(self, space: FeatureSpace, embed_dim: int = 16, neighbours: Sequence[int] | None = None,
                  heads: int = 2, hidden_dim: int | None = None, concat_heads: bool = True, select: bool = True,
                  interaction: bool = True, predict_layer: int | None = None, topk_mode: str = "hard",
@@ -124,6 +134,8 @@ class GraphFM(FieldGraphModel):
 class GraphFMPlus(GraphFM):
     """GraphFM+: :class:`GraphFM` with the readout's deep part on by default (``deep_layers`` =
     :data:`~fgraph.models.field_graph_model.PLUS_DEEP_LAYERS`); every option is GraphFM's."""
+
+    search_space = {**GraphFM.search_space, "model.deep_dropout": ("float", 0.0, 0.5)}
 
     @extends(GraphFM.__init__, deep_layers=PLUS_DEEP_LAYERS)
     def __init__(self, space, **options):
