@@ -30,6 +30,17 @@ TRAIN_FLAGS = {
     "min_count": (int, "values seen fewer times share the rare id (default: 1)"),
     "device": (str, "torch device (default: cpu)"),
     "threads": (int, "torch threads"),
+    "grad_clip": (float, "clip the gradient norm to this value (default: none)"),
+    "lr_schedule": (str, "plateau: lr x lr_factor on every epoch without improvement (default: none)"),
+    "lr_factor": (float, "the plateau schedule's factor (default: 0.1)"),
+    "min_lr": (float, "the plateau schedule's floor (default: 1e-6)"),
+    "embedding_regularizer": (float, "lambda of lambda/2 ||W||^2 on the embedding tables, in the loss (default: 0)"),
+    "net_regularizer": (float, "the same on every other weight (default: 0)"),
+    "regularizer_form": (str, "table (the whole tables, default) or rows (the rows a batch looks up)"),
+    "embedding_init": (str, "normal, xavier_uniform or xavier_normal (default: the model's own)"),
+    "embedding_init_std": (float, "std of embedding_init=normal (default: 1e-4)"),
+    "dense_init": (str, "xavier_normal or xavier_uniform for the dense layers (default: the model's own)"),
+    "divergence_factor": (float, "stop when an epoch's loss exceeds this x the first batch's (default: 1000)"),
 }
 
 
