@@ -58,7 +58,7 @@ def record_path(results: Path, model: str, dataset: str, seed: int) -> Path:
     return results / f"{model}-{dataset}-seed{seed}.json"
 
 
-def run_one(model: str, dataset: str, seed: int, threads: int, results: Path) -> dict:
+def run_one(model: str, dataset: str, seed: int, threads: int, results: Path, command: str = "") -> dict:
     """Train once (in a throw-away run directory) and record the figures."""
     out = Path(tempfile.mkdtemp(prefix=f"reproduce-{model}-{dataset}-"))
     started = time.perf_counter()
@@ -74,7 +74,7 @@ def run_one(model: str, dataset: str, seed: int, threads: int, results: Path) ->
         "samples_per_s": statistics.median(h["samples_per_s"] for h in history) if history else None,
         "zoo": None if run.zoo_config is None else run.zoo_config.name,
         "train": run.trainer.config.to_dict(), "model_options": run.model.hparams,
-        "fgraph": fgraph.__version__, "date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or
+        "fgraph": fgraph.__version__, "date": time.strftime("%Y-%m-%d"), "command": command, "machine": platform.processor() or
         platform.machine(), "threads": threads,
     }
     results.mkdir(parents=True, exist_ok=True)
@@ -99,12 +99,13 @@ def write_table(results: Path, table: Path, command: str) -> str:
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         groups.setdefault((r["dataset"], r["model"]), []).append(r)
+    made_by = sorted({r.get("command") or "(not recorded)" for r in records})
     lines = ["# Results", "",
              f"Written by `{command}` (fgraph {fgraph.__version__}, {time.strftime('%Y-%m-%d')}); every row is "
              "rebuilt from the run records in `benchmarks/results/`. Each run is `fgraph train --model M "
              "--dataset D --seed S` with no other flag: the shipped configuration (`zoo`) when there is one. "
              "Test split; mean ± std over the seeds run. Published figures are the sources' own test figures.",
-             "", "| data set | model | config | seeds | test AUC | test logloss | test RMSE | epochs | wall s | "
+             "", "The records were made by:", "", *[f"- `{c}`" for c in made_by], "", "| data set | model | config | seeds | test AUC | test logloss | test RMSE | epochs | wall s | "
              "samples/s | published | source |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (dataset, model), rs in sorted(groups.items()):
         rs.sort(key=lambda r: r["seed"])
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 if record_path(args.results, model, dataset, seed).exists() and not args.rerun:
                     print(f"{model} {dataset} seed {seed}: recorded already", flush=True)
                     continue
-                rec = run_one(model, dataset, seed, args.threads, args.results)
+                rec = run_one(model, dataset, seed, args.threads, args.results, command)
                 print(f"{model} {dataset} seed {seed}: test {rec['test']} in {rec['wall_s']} s, "
                       f"{rec['epochs_run']} epochs", flush=True)
     print(write_table(args.results, args.table, command))
