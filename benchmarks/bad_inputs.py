@@ -531,6 +531,19 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=30)
 
 
+@contextlib.contextmanager
+def training_in_background(out: Path, model: str = "fm"):
+    """A long training into ``out`` in another process, started and past its first checkpoint; killed at
+    the end of the ``with`` block. Yields the process."""
+    proc = spawn_train(out, model)
+    try:
+        if not wait_for(lambda: (out / "checkpoint.pt").is_file(), 90, proc):
+            raise Unexpected(f"the background training did not start: {proc.stderr.read().decode()[-300:]}")
+        yield proc
+    finally:
+        stop(proc)
+
+
 def history_len(path: Path) -> int:
     return len(json.loads(Path(path).read_text()))
 
@@ -1310,13 +1323,8 @@ def _(tmp):
       error=E.RunDirectoryError, names=("busy",), timeout=120,
       intact=lambda tmp: _config_and_checkpoint_agree(tmp / "busy", "fm"))
 def _(tmp):
-    proc = spawn_train(tmp / "busy", "fm")
-    try:
-        if not wait_for(lambda: (tmp / "busy" / "checkpoint.pt").is_file(), 90, proc):
-            raise Unexpected(f"the background training did not start: {proc.stderr.read().decode()[-300:]}")
+    with training_in_background(tmp / "busy", "fm"):
         tiny_train(tmp, out=str(tmp / "busy"), model="lr", overwrite=True)
-    finally:
-        stop(proc)
 
 
 def _config_and_checkpoint_agree(folder: Path, model: str | None = None):
@@ -2357,14 +2365,9 @@ def _(tmp):
       error=E.RunDirectoryError, names=("busy",), timeout=120,
       intact=lambda tmp: _config_and_checkpoint_agree(tmp / "busy", "fm"))
 def _(tmp):
-    proc = spawn_train(tmp / "busy", "fm")
-    try:
-        if not wait_for(lambda: (tmp / "busy" / "checkpoint.pt").is_file(), 90, proc):
-            raise Unexpected(f"the background training did not start: {proc.stderr.read().decode()[-300:]}")
+    with training_in_background(tmp / "busy", "fm"):
         fg.train(**tiny_kwargs(tmp, out=str(tmp / "busy"), epochs=3000, batch_size=64, patience=100000,
                                dataset_options={"n_samples": 4000}, resume=True))
-    finally:
-        stop(proc)
 
 
 # ==========================================================================================================

@@ -10,7 +10,7 @@ from torch import Tensor
 from ..data.loader import TabularBatch
 from ..export.graphs import LayerRecord, edge_weight_summary, instance_graphs
 from ..nn.readout import FieldReadout
-from .base import CTRModel
+from .base import CTRModel, register_model
 
 #: Hidden widths of the deep part of the "+" models (``graphfm+``, ``fignn+``, ``fives+``): those of the BARS /
 #: FuxiCTR "+" models (AutoInt+, ...).
@@ -81,3 +81,21 @@ class FieldGraphModel(CTRModel):
             return edge_weight_summary(batches, lambda b: self.propagate(b, record=True)[1], self.space.names, attr)
         finally:
             self.train(was_training)
+
+
+def plus_variant(base: type[FieldGraphModel], name: str, label: str) -> type[FieldGraphModel]:
+    """Register ``name`` as ``base`` with the readout's deep part on by default: ``deep_layers`` =
+    :data:`PLUS_DEEP_LAYERS`, every other option ``base``'s, and ``deep_dropout`` added to its search space.
+    The one definition behind GraphFM+, Fi-GNN+ and FIVES+."""
+    from .afm import extends
+
+    @extends(base.__init__, deep_layers=PLUS_DEEP_LAYERS)
+    def __init__(self, space, **options):
+        base.__init__(self, space, **options)
+
+    doc = (f"{label}+: :class:`{base.__name__}` with the readout's deep part on by default (``deep_layers`` = "
+           f":data:`~fgraph.models.field_graph_model.PLUS_DEEP_LAYERS`); every option is {label}'s.")
+    cls = type(f"{base.__name__}Plus", (base,), {
+        "__init__": __init__, "__doc__": doc, "__module__": base.__module__,
+        "search_space": {**(base.search_space or {}), "model.deep_dropout": ("float", 0.0, 0.5)}})
+    return register_model(name)(cls)

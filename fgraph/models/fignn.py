@@ -15,9 +15,8 @@ from ..nn.embedding import FieldEmbedding
 from ..nn.field_self_attention import FieldSelfAttention
 from ..nn.gated_field_conv import GatedFieldConv
 from ..nn.readout import FieldReadout
-from .afm import extends
 from .base import register_model
-from .field_graph_model import PLUS_DEEP_LAYERS, FieldGraphModel
+from .field_graph_model import FieldGraphModel, plus_variant
 
 
 @register_model("fignn")
@@ -110,13 +109,4 @@ class FiGNN(FieldGraphModel):
         return states, records
 
 
-@register_model("fignn+")
-class FiGNNPlus(FiGNN):
-    """Fi-GNN+: :class:`FiGNN` with the readout's deep part on by default (``deep_layers`` =
-    :data:`~fgraph.models.field_graph_model.PLUS_DEEP_LAYERS`); every option is Fi-GNN's."""
-
-    search_space = {**FiGNN.search_space, "model.deep_dropout": ("float", 0.0, 0.5)}
-
-    @extends(FiGNN.__init__, deep_layers=PLUS_DEEP_LAYERS)
-    def __init__(self, space, **options):
-        super().__init__(space, **options)
+FiGNNPlus = plus_variant(FiGNN, "fignn+", "Fi-GNN")

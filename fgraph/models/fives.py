@@ -17,9 +17,8 @@ from ..nn.adjacency_propagation import AdjacencyPropagation
 from ..nn.adjacency_tensor import AdjacencyTensor, as_thresholds
 from ..nn.embedding import FieldEmbedding
 from ..nn.readout import FieldReadout
-from .afm import extends
 from .base import OptimConfig, OptimizerSpec, register_model, resolve_optimizer
-from .field_graph_model import PLUS_DEEP_LAYERS, FieldGraphModel
+from .field_graph_model import FieldGraphModel, plus_variant
 
 
 @register_model("fives")
@@ -146,13 +145,4 @@ class FIVES(FieldGraphModel):
                                 propagation=self.adjacency())
 
 
-@register_model("fives+")
-class FIVESPlus(FIVES):
-    """FIVES+: :class:`FIVES` with the readout's deep part on by default (``deep_layers`` =
-    :data:`~fgraph.models.field_graph_model.PLUS_DEEP_LAYERS`); every option is FIVES's."""
-
-    search_space = {**FIVES.search_space, "model.deep_dropout": ("float", 0.0, 0.5)}
-
-    @extends(FIVES.__init__, deep_layers=PLUS_DEEP_LAYERS)
-    def __init__(self, space, **options):
-        super().__init__(space, **options)
+FIVESPlus = plus_variant(FIVES, "fives+", "FIVES")

@@ -16,9 +16,8 @@ from ..nn.embedding import FieldEmbedding
 from ..nn.interaction_attention import InteractionAttention
 from ..nn.readout import FieldReadout
 from ..nn.topk_edges import TopKEdges
-from .afm import extends
 from .base import register_model
-from .field_graph_model import PLUS_DEEP_LAYERS, FieldGraphModel
+from .field_graph_model import FieldGraphModel, plus_variant
 
 
 @register_model("graphfm")
@@ -130,13 +129,4 @@ class GraphFM(FieldGraphModel):
         return states, records
 
 
-@register_model("graphfm+")
-class GraphFMPlus(GraphFM):
-    """GraphFM+: :class:`GraphFM` with the readout's deep part on by default (``deep_layers`` =
-    :data:`~fgraph.models.field_graph_model.PLUS_DEEP_LAYERS`); every option is GraphFM's."""
-
-    search_space = {**GraphFM.search_space, "model.deep_dropout": ("float", 0.0, 0.5)}
-
-    @extends(GraphFM.__init__, deep_layers=PLUS_DEEP_LAYERS)
-    def __init__(self, space, **options):
-        super().__init__(space, **options)
+GraphFMPlus = plus_variant(GraphFM, "graphfm+", "GraphFM")
