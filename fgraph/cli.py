@@ -1,4 +1,4 @@
-"""The ``fgraph`` command: ``train``, ``evaluate`` and ``datasets``."""
+"""The ``fgraph`` command: ``train``, ``evaluate``, ``tune`` and ``datasets``."""
 from __future__ import annotations
 
 import argparse
@@ -60,7 +60,7 @@ def _key_values(items: list[str] | None, flag: str) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fgraph", description="Feature-interaction models on field graphs: train, evaluate, list data sets.")
+        prog="fgraph", description="Feature-interaction models on field graphs: train, evaluate, tune, list data sets.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     tr = sub.add_parser("train", help="train a model (default: FM on the built-in synthetic set)",
