@@ -24,7 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from fgraph.data.datasets import load_dataset
-from fgraph.export.fives_features import FIVESCrossFeatures
+from fgraph.explain.fives_features import FIVESCrossFeatures
 
 
 def key_values(items: list[str] | None) -> dict:

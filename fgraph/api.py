@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import time
 from dataclasses import dataclass, fields as dc_fields
@@ -12,13 +11,12 @@ from .data.datasets import DATASETS, TRAIN_DEFAULTS, canonical_name, load_datase
 from .data.encoder import FieldEncoder
 from .data.space import EncodedData
 from ._validate import OptionErrors, as_annotated, as_bool, as_int, as_mapping
-from .errors import (CheckpointError, ConfigError, FgraphError, InputFileError, InputFileNotFoundError)
+from .errors import CheckpointError, ConfigError
 from .models.base import MODELS, CTRModel, build_model, check_hparams
 from .zoo import load_config as load_zoo_config
-from .train.checkpoint import check_encoder_fingerprint, check_same_space, load_checkpoint, load_weights
-from .train.run_dir import RunDirectory, write_json_atomic
-from .train.trainer import (RESUME_FIXED_OPTIONS, TrainConfig, Trainer, _plain, fixed_option_differences,
-                            seed_everything)
+from .train.checkpoint import check_same_space, to_plain
+from .train.run_dir import RESUME_FIXED_OPTIONS, RUN_KEYS, LoadedRun, RunDirectory, fixed_option_differences
+from .train.trainer import TrainConfig, Trainer, seed_everything
 
 SPLITS = ("train", "valid", "test")
 TRAIN_OPTIONS = {f.name for f in dc_fields(TrainConfig)}
@@ -172,38 +170,38 @@ def train(model: str = "fm", dataset: str = "synthetic", *, data_dir=None, out=N
     run_dir = Path(out) if out is not None else Path("runs") / f"{model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
     # Plain data (a Path among model_options becomes its string), so config.json and the checkpoint agree.
     # data_dir absolute, so that `fgraph evaluate` from another working directory reads the same files.
-    run_config = _plain({"model": model, "dataset": dataset,
-                         "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
-                         "min_count": min_count, "model_options": model_options,
-                         "dataset_options": dataset_options, "train": config.to_dict(),
-                         "zoo": None if zoo_path is None else zoo_path.name})
+    run_config = to_plain({"model": model, "dataset": dataset,
+                           "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+                           "min_count": min_count, "model_options": model_options,
+                           "dataset_options": dataset_options, "train": config.to_dict(),
+                           "zoo": None if zoo_path is None else zoo_path.name})
     # The lock is taken before any data is read: a second training into the same directory fails at once.
     with RunDirectory(run_dir) as run:
         run.prepare(resume=resume, overwrite=overwrite)
         encoder = None
         if resume:
-            config, encoder = _prepare_resume(run_dir, run_config, config, given)
-            run_config["train"] = _plain(config.to_dict())
+            config, encoder = _prepare_resume(run, run_config, config, given)
+            run_config["train"] = to_plain(config.to_dict())
         seed_everything(config.seed)
         encoder, data = encode_dataset(dataset, data_dir, min_count=min_count, encoder=encoder, task=config.task,
                                        **dataset_options)
-        net = build_model(model, encoder.space_, **model_options)
+        net = build_model(model, encoder.space_, **_read_pretrained(model_options))
         if overwrite:
             run.clear()   # only now, so that a failure while reading the data leaves the old run intact
         if not resume:
-            write_json_atomic(run_dir / "config.json", run_config)
-            encoder.save(run_dir / "encoder.json")
+            run.write_config(run_config)
+            run.write_encoder(encoder)
         else:
             # config.json keeps how the run was started; metrics.json described the checkpoint being replaced.
-            (run_dir / "metrics.json").unlink(missing_ok=True)
-            if not (run_dir / "encoder.json").is_file():
-                encoder.save(run_dir / "encoder.json")   # restored from the checkpoint's copy
+            run.remove_metrics()
+            if not run.encoder_path.is_file():
+                run.write_encoder(encoder)   # restored from the checkpoint's copy
         trainer = Trainer(net, config, encoder=encoder, run_dir=run, run_info=run_config)
         trainer.fit(data["train"], data["valid"], resume=resume, callbacks=callbacks)
         metrics = {"test": trainer.evaluate(data["test"], name="the test split"),
                    "valid": trainer.evaluate(data["valid"], name="the validation split"),
                    "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch}
-        write_json_atomic(run_dir / "metrics.json", metrics)
+        run.write_metrics(metrics)
     return Run(run_dir, net, encoder, trainer, metrics, data, zoo_path)
 
 
@@ -247,28 +245,41 @@ def _layer_options(model, dataset, zoo, embed_dim, min_count, model_options, dat
     return embed_dim, min_count, model_options, dataset_options, protocol, train_options, path
 
 
-#: what config.json names that a resume, and the checkpoint, must agree with
-RUN_KEYS = ("model", "dataset", "min_count", "model_options", "dataset_options")
 _NEW_RUN = "start a new run with --overwrite or another --out"
 
 
-def _prepare_resume(run_dir: Path, run_config: dict, config: TrainConfig, given: dict
+def _read_pretrained(model_options: dict) -> dict:
+    """``model_options`` with a ``pretrained`` run directory (the AFM family's FM pre-training, e.g. ``fgraph
+    train --model-option pretrained=runs/fm``) replaced by a function that loads the FM of that run: a model
+    takes an FM, never a path, and reading run directories is this layer's job. config.json keeps the path."""
+    source = model_options.get("pretrained")
+    if not isinstance(source, (str, os.PathLike)):
+        return model_options
+    run = RunDirectory(source)
+    # A function the model calls while it is built, rather than the FM itself: building the FM draws random
+    # initial weights (then overwritten by the run's), and drawn at that point of the model's construction the
+    # model's own initial weights are the ones fgraph has always drawn for a pre-trained run.
+    return {**model_options, "pretrained": lambda: run.load().model}
+
+
+def _prepare_resume(run: RunDirectory, run_config: dict, config: TrainConfig, given: dict
                     ) -> tuple[TrainConfig, FieldEncoder]:
     """The configuration and encoder a resume continues with, after checking config.json, the checkpoint and
     encoder.json agree with each other and with what was asked.
 
     Training options not given fall back to the run's own (config.json), not to the defaults: a resume with
     ``--epochs 10`` alone continues at the run's learning rate. An option of
-    :data:`~fgraph.train.trainer.RESUME_FIXED_OPTIONS` given with another value is refused.
+    :data:`~fgraph.train.run_dir.RESUME_FIXED_OPTIONS` given with another value is refused.
     """
-    saved = _read_config(run_dir)
+    run_dir = run.path
+    saved = run.read_config()
     for key in RUN_KEYS:
         if saved[key] != run_config[key]:
             raise ConfigError(f"cannot resume {run_dir}: it was run with {key}={saved[key]!r}, not "
-                              f"{run_config[key]!r}; give the run's own value (see {run_dir / 'config.json'}), "
+                              f"{run_config[key]!r}; give the run's own value (see {run.config_path}), "
                               f"or {_NEW_RUN}")
     saved_train = {k: v for k, v in saved["train"].items() if k in TRAIN_OPTIONS}
-    current = _plain(config.to_dict())
+    current = to_plain(config.to_dict())
     asked = {k: current[k] for k in given if k in current}
     for key, was, now in fixed_option_differences({k: saved_train.get(k) for k in asked}, asked):
         raise ConfigError(f"cannot resume {run_dir}: it was run with {key}={was!r}, not {now!r}; a resume keeps "
@@ -277,117 +288,17 @@ def _prepare_resume(run_dir: Path, run_config: dict, config: TrainConfig, given:
     try:
         config = TrainConfig(**{**saved_train, **asked})
     except ConfigError as e:
-        raise ConfigError(f"cannot resume {run_dir}: the training options in its config.json are not valid: "
-                          f"{e}") from None
-    path = run_dir / "checkpoint.pt"
-    state = load_checkpoint(path)
-    _check_run_info(state, saved, path)
-    encoder = _checkpoint_encoder(state, path)
-    _check_stored_encoder(run_dir, encoder, path)
+        raise ConfigError(f"cannot resume {run_dir}: the training options in its {run.config_path.name} are not "
+                          f"valid: {e}") from None
+    _, encoder = run.read_run(saved)
     return config, encoder
 
 
-def _check_run_info(state: dict, saved: dict, path: Path) -> None:
-    """Refuse a checkpoint whose run information disagrees with the run's config.json (another run's file)."""
-    info, where = state.get("run_info") or {}, path.parent / "config.json"
-    if state["model_name"] != saved["model"]:
-        raise CheckpointError(f"checkpoint {path} holds a {state['model_name']!r} model, but {where} names model "
-                              f"{saved['model']!r}: the two files come from different runs")
-    for key in RUN_KEYS:
-        if key not in info:
-            raise CheckpointError(f"checkpoint {path} has no run information {key!r} to match {where}: it was not "
-                                  f"written by fgraph train into this directory")
-        if info[key] != saved[key]:
-            raise CheckpointError(f"checkpoint {path} disagrees with {where} on {key!r}: {info[key]!r} in the "
-                                  f"checkpoint, {saved[key]!r} in config.json; the two files come from different "
-                                  f"runs")
-    for key, was, now in fixed_option_differences(saved.get("train", {}), info.get("train", {})):
-        raise CheckpointError(f"checkpoint {path} disagrees with {where} on training option {key!r}: {now!r} in "
-                              f"the checkpoint, {was!r} in config.json; the two files come from different runs")
-
-
-def _checkpoint_encoder(state: dict, path: Path) -> FieldEncoder:
-    """The encoder stored in a checkpoint, checked against its fingerprint and the model's feature space."""
-    if state.get("encoder") is None:
-        raise CheckpointError(f"checkpoint {path} holds no encoder, so its ids cannot be matched to raw data: it "
-                              f"was written by a Trainer without encoder=")
-    try:
-        encoder = FieldEncoder.from_state_dict(state["encoder"])
-    except Exception as e:   # whatever a damaged state makes the encoder raise
-        raise CheckpointError(f"the encoder stored in checkpoint {path} cannot be read ({e}): the checkpoint is "
-                              f"damaged") from None
-    check_same_space(state["space"], encoder.space_, what=f"model in checkpoint {path}",
-                     other="the encoder stored with it (the checkpoint is damaged)")
-    check_encoder_fingerprint(state.get("encoder_fingerprint"), encoder.fingerprint(), path,
-                              "encoder stored with it")
-    return encoder
-
-
-def _check_stored_encoder(run_dir: Path, encoder: FieldEncoder, path: Path) -> None:
-    """Refuse a run whose encoder.json is not the encoder of its checkpoint (a missing one is fine)."""
-    stored_path = run_dir / "encoder.json"
-    if not stored_path.is_file():
-        return
-    try:
-        stored = FieldEncoder.load(stored_path)
-    except FgraphError:
-        raise
-    except Exception as e:
-        raise InputFileError(f"{stored_path} cannot be read ({type(e).__name__}: {e}); the run's encoder is also "
-                             f"in {path.name}: delete {stored_path} and a resume writes it again") from None
-    diff = encoder.space_.describe_difference(stored.space_)
-    if diff:
-        raise CheckpointError(f"{stored_path} is not the encoder of checkpoint {path}: {diff}")
-    check_encoder_fingerprint(encoder.fingerprint(), stored.fingerprint(), path, f"run's {stored_path.name}")
-
-
-def _read_config(run_dir: Path) -> dict:
-    """The run's config.json, or a clear error if the directory is not a run or the file is damaged."""
-    run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise InputFileNotFoundError(f"{run_dir} is not an fgraph run directory (no config.json)")
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise InputFileError(f"{path} is not UTF-8 text (byte {e.start}): the run directory is damaged") from None
-    except json.JSONDecodeError as e:
-        raise InputFileError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}): the run "
-                             f"directory is damaged") from None
-    missing = [] if not isinstance(saved, dict) else \
-        [k for k in (*RUN_KEYS, "train") if k not in saved]
-    if not isinstance(saved, dict) or missing or not isinstance(saved["train"], dict):
-        raise InputFileError(f"{path} is not an fgraph run configuration"
-                             f"{f': it lacks {missing}' if missing else ''}: the run directory is damaged")
-    return saved
-
-
-def _load_run(run_dir) -> tuple[CTRModel, FieldEncoder, dict, dict]:
-    run_dir = Path(run_dir)
-    config = _read_config(run_dir)
-    path = run_dir / "checkpoint.pt"
-    if not path.exists():
-        raise InputFileNotFoundError(f"{run_dir} holds no checkpoint.pt: its training stopped before the first "
-                                     f"epoch was saved, so there is nothing to load")
-    state = load_checkpoint(path)
-    _check_run_info(state, config, path)
-    encoder = _checkpoint_encoder(state, path)
-    _check_stored_encoder(run_dir, encoder, path)
-    try:
-        model = build_model(state["model_name"], encoder.space_, **state["model_hparams"])
-    except (FgraphError, ValueError, TypeError) as e:
-        raise CheckpointError(f"checkpoint {path} holds a {state['model_name']!r} model this fgraph cannot build "
-                              f"({e})") from None
-    # Without a validation improvement (every monitored score NaN, say) there are no best weights: the last
-    # epoch's are used.
-    best = state.get("best_model_state")
-    load_weights(model, best if best is not None else state["model_state"], path,
-                 "best weights" if best is not None else "weights")
-    return model, encoder, config, state
-
-
 def load_run(run_dir) -> tuple[CTRModel, FieldEncoder, dict]:
-    """The trained model (best weights), its encoder and the run's configuration.
+    """The trained model (best weights), its encoder and the run's configuration (``config.json``).
+
+    The same as :meth:`RunDirectory(run_dir).load() <fgraph.train.run_dir.RunDirectory.load>`, which also
+    gives the checkpoint.
 
     Raises:
         InputFileNotFoundError: not a run directory, or one without a checkpoint.
@@ -395,23 +306,24 @@ def load_run(run_dir) -> tuple[CTRModel, FieldEncoder, dict]:
         CheckpointError: a damaged or foreign checkpoint, or one that disagrees with config.json or
             encoder.json (another run's, or another encoder's).
     """
-    model, encoder, config, _ = _load_run(run_dir)
-    return model, encoder, config
+    loaded = RunDirectory(run_dir).load()
+    return loaded.model, loaded.encoder, loaded.config
 
 
 def evaluate(run_dir, split: str = "test", data_dir=None) -> dict:
     """Score a saved run on one split of the data set it was trained on (on the CPU)."""
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
-    model, encoder, config, state = _load_run(run_dir)
+    loaded: LoadedRun = RunDirectory(run_dir).load()
+    model, encoder, config, state = loaded.model, loaded.encoder, loaded.config, loaded.checkpoint
     saved = state.get("config") or config["train"]
     # Only what scoring needs, so that a run saved on a GPU, or by an fgraph with other option rules, still scores.
     train_cfg = {k: saved[k] for k in ("task", "monitor", "batch_size", "eval_batch_size") if k in saved}
     try:
         cfg = TrainConfig(**train_cfg, progress=False, device="cpu")
     except ConfigError as e:
-        raise CheckpointError(f"the training options saved with {Path(run_dir) / 'checkpoint.pt'} are not valid: "
-                              f"{e}") from None
+        raise CheckpointError(f"the training options saved with {RunDirectory(run_dir).checkpoint_path} are not "
+                              f"valid: {e}") from None
     data_dir = data_dir if data_dir is not None else config.get("data_dir")
     _, data = encode_dataset(config["dataset"], data_dir, encoder=encoder, task=cfg.task,
                              **config["dataset_options"])

@@ -37,6 +37,7 @@ from .errors import ConfigError, FgraphError, TrainingDivergedError
 from .models.base import MODELS, check_hparams
 from .train.metrics import GREATER_IS_BETTER
 from .train.protocols import PROTOCOLS, apply_protocol
+from .train.run_dir import RunDirectory
 from .train.trainer import TrainConfig
 
 #: The kinds of a search-space spec: ``(kind, low, high[, step])`` or ``("categorical", [choices])``.
@@ -565,7 +566,7 @@ def _pin_shipped(model: str, dataset: str, options: dict, run_dir: Path) -> Path
     shipped, path = load_config(model, dataset)
     if path is None:
         return None
-    run = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    run = RunDirectory(run_dir).read_config()
     params = _model_params(model)
     builder = inspect.signature(DATASETS[dataset]).parameters
     models = options.setdefault("model_options", {})

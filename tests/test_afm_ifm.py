@@ -14,9 +14,12 @@ import fgraph.api as fg
 from fgraph.cli import main
 from fgraph.data import FieldEncoder, FieldLoader
 from fgraph.data.schema import Schema, categorical, numeric
-from fgraph.models import AFM, IFM, INN, DeepIFM, OptimConfig, build_model
+from fgraph.errors import ConfigError
+from fgraph.explain import pair_graph
+from fgraph.models import AFM, IFM, INN, DeepIFM, build_model
 from fgraph.nn import AttentiveEdgePooling, FieldAspect, FMInteraction, InteractionSampling
 from fgraph.train import Trainer, TrainConfig, seed_everything
+from fgraph.train.optim import OptimConfig, resolve_groups
 
 B, N, D = 5, 6, 8
 
@@ -136,9 +139,9 @@ def test_high_temperature_makes_the_feature_aspect_uniform(planted, mode):
     hot = IFM(enc.space_, embed_dim=8, temperature=1e9, temperature_mode=mode)
     cold = IFM(enc.space_, embed_dim=8, temperature=0.05, temperature_mode=mode)
     cold.load_state_dict(hot.state_dict())
-    T = hot.attention_matrix(batch)
+    T = hot.pair_weights(batch)["weight"]
     torch.testing.assert_close(T, torch.full_like(T, 1.0 / num_pairs), atol=1e-6, rtol=0)
-    assert float(cold.attention_matrix(batch).std(1).min()) > 1e-3
+    assert float(cold.pair_weights(batch)["weight"].std(1).min()) > 1e-3
 
 
 def test_model_outputs_follow_the_papers_equations(planted):
@@ -213,14 +216,14 @@ def test_ifm_sampling_attends_to_exactly_c_pairs(planted):
     _, enc, data = planted
     batch = next(iter(FieldLoader(data["test"], 32)))
     model = IFM(enc.space_, embed_dim=8, sample_pairs=5)
-    T = model.attention_matrix(batch)
-    assert bool(((T > 0).sum(1) == 5).all())
+    kept, T = model.pair_attention(batch)                 # training mode: a Gumbel-top-k draw
+    assert kept.shape == (5,) and T.shape == (32, 5)
     torch.testing.assert_close(T.sum(1), torch.ones(32))
-    model.eval()
-    assert torch.equal(model.attention_matrix(batch) > 0, model.attention_matrix(batch) > 0)
+    weights = model.pair_weights(batch)["weight"]          # evaluation mode: the top 5 by norm, every time
+    assert model.training and weights.shape == (32, 28) and bool(((weights > 0).sum(1) == 5).all())
+    assert torch.equal(weights > 0, model.pair_weights(batch)["weight"] > 0)
     norms = model.field_aspect(model.pairs).norm(dim=-1)
-    assert set((model.attention_matrix(batch)[0] > 0).nonzero().squeeze(1).tolist()) == \
-        set(torch.topk(norms, 5).indices.tolist())
+    assert set((weights[0] > 0).nonzero().squeeze(1).tolist()) == set(torch.topk(norms, 5).indices.tolist())
     inn = INN(enc.space_, embed_dim=8, sample_pairs=0.25, mlp_dims=[8])
     assert inn(batch).shape == (32,)
 
@@ -282,14 +285,14 @@ def test_afm_attention_finds_the_planted_pairs(planted, trained):
     """On data with structure the weights are far from uniform: the planted pairs get the most attention."""
     _, _, data = planted
     model, _ = trained("afm")
-    alpha = model.attention_matrix(next(iter(FieldLoader(data["test"], 200))))
+    alpha = model.pair_weights(next(iter(FieldLoader(data["test"], 200))))["weight"]
     torch.testing.assert_close(alpha.sum(1), torch.ones(200))
     assert float(alpha.std(1).min()) > 1e-4                    # no row weighs its pairs equally
     planted = [k for k, (i, j) in enumerate(model.pairs.t().tolist()) if (i, j) in ((0, 1), (2, 3))]
     assert float(alpha[:, planted].sum(1).mean()) > 0.3        # 2/28 if the weights were uniform
-    weights = sorted((w for _, _, w in model.interaction_graph(FieldLoader(data["test"], 1024)).edges(data="weight")),
+    weights = sorted((w for _, _, w in pair_graph(model, FieldLoader(data["test"], 1024)).edges(data="weight")),
                      reverse=True)
-    assert set(ranked_pairs(model.interaction_graph(FieldLoader(data["test"], 1024)), "weight")[:2]) == PLANTED
+    assert set(ranked_pairs(pair_graph(model, FieldLoader(data["test"], 1024)), "weight")[:2]) == PLANTED
     assert weights[1] > 3 * weights[2]
 
 
@@ -297,11 +300,11 @@ def test_ifm_field_aspect_separates_signal_from_noise_fields(trained):
     """||f_ij|| of the planted pairs exceeds that of every pair with a field that carries no signal; the
     unfactorised aspect (a free vector per pair) ranks the planted pairs first."""
     model, _ = trained("ifm")
-    norms = {frozenset(e[:2]): e[2] for e in model.interaction_graph().edges(data="field_norm")}
+    norms = {frozenset(e[:2]): e[2] for e in pair_graph(model).edges(data="field_norm")}
     noise = [w for pair, w in norms.items() if pair & {"f4", "f5", "f6", "f7"}]
     assert min(norms[p] for p in PLANTED) > max(noise)
     free, _ = trained("ifm", sample_pairs=8, factorise=False)
-    assert set(ranked_pairs(free.interaction_graph(), "field_norm")[:2]) == PLANTED
+    assert set(ranked_pairs(pair_graph(free), "field_norm")[:2]) == PLANTED
 
 
 def test_regression_protocol_with_adagrad(planted):
@@ -324,13 +327,13 @@ def test_regression_protocol_with_adagrad(planted):
 def test_l2_applies_to_the_attention_W_and_the_field_aspect_only(planted):
     _, enc, data = planted
     model = IFM(enc.space_, embed_dim=8, attention_l2=0.5, field_l2=0.25)
-    groups = {g["name"]: g for g in model.parameter_groups(OptimConfig(weight_decay=0.0))}
+    groups = {g["name"]: g for g in resolve_groups(model.parameter_groups(), OptimConfig(weight_decay=0.0))}
     assert [id(p) for p in groups["attention_W"]["params"]] == [id(model.pooling.lin.weight)]
     assert groups["attention_W"]["weight_decay"] == 0.5 and groups["field_aspect"]["weight_decay"] == 0.25
     everything = [id(p) for g in groups.values() for p in g["params"]]
     assert sorted(everything) == sorted(id(p) for p in model.parameters())      # each parameter once
     # A zero loss leaves every parameter but W and the field aspect where it was.
-    opt = torch.optim.SGD(model.parameter_groups(OptimConfig()), lr=0.1)
+    opt = torch.optim.SGD(resolve_groups(model.parameter_groups(), OptimConfig()), lr=0.1)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     (0 * model(next(iter(FieldLoader(data["train"], 16))))).sum().backward()
     opt.step()
@@ -338,7 +341,7 @@ def test_l2_applies_to_the_attention_W_and_the_field_aspect_only(planted):
     assert changed == {"pooling.lin.weight", "field_aspect.U", "field_aspect.D"}
     torch.testing.assert_close(model.pooling.lin.weight, before["pooling.lin.weight"] * (1 - 0.1 * 0.5))
     # Without attention_l2, W stays with the dense weights.
-    assert "attention_W" not in {g["name"] for g in AFM(enc.space_).parameter_groups(OptimConfig())}
+    assert "attention_W" not in {g["name"] for g in AFM(enc.space_).parameter_groups()}
 
 
 def test_pretraining_from_an_fm_run(tmp_path, capsys):
@@ -348,7 +351,7 @@ def test_pretraining_from_an_fm_run(tmp_path, capsys):
     assert main(["train", "--model", "afm", "--embed-dim", "6", "--epochs", "1", "--no-progress", "--out",
                  str(afm_dir), "--dataset-option", "n_samples=3000", "--model-option",
                  f"pretrained={tmp_path / 'fm'}"]) == 0
-    model = IFM(fm_run.encoder.space_, embed_dim=6, pretrained=tmp_path / "fm")
+    model = IFM(fm_run.encoder.space_, embed_dim=6, pretrained=fg.load_run(tmp_path / "fm")[0])
     torch.testing.assert_close(model.embedding.weight, fm_run.model.embedding.weight)
     torch.testing.assert_close(model.linear.weights.weight, fm_run.model.linear.weights.weight)
     assert model.hparams["pretrained"] is None
@@ -367,26 +370,33 @@ def test_pretraining_from_an_fm_run(tmp_path, capsys):
         AFM(other.space_, embed_dim=6, pretrained=fm_run.model)
     with pytest.raises(TypeError, match="trained FM"):
         AFM(fm_run.encoder.space_, pretrained=AFM(fm_run.encoder.space_))
+    # A model reads no files: a run directory goes through fgraph.api (as above), the error says so.
+    with pytest.raises(ConfigError, match=r"not from the path .*fgraph.api.load_run"):
+        AFM(fm_run.encoder.space_, embed_dim=6, pretrained=str(tmp_path / "afm"))
+    with pytest.raises(ConfigError, match="fgraph.api.load_run"):
+        build_model("ifm", fm_run.encoder.space_, embed_dim=6, pretrained=tmp_path / "afm")
 
 
 def test_interaction_graphs_per_instance_and_per_dataset(planted, trained):
     raw, enc, data = planted
     model, _ = trained("afm")
     batch = next(iter(FieldLoader(data["test"], 3)))
-    graphs = model.interaction_graph(batch, enc)
+    graphs = pair_graph(model, batch, enc)
     assert len(graphs) == 3 and all(isinstance(g, nx.Graph) and not g.is_directed() for g in graphs)
     g = graphs[0]
     assert set(g.nodes) == set(enc.space_.names) and g.number_of_edges() == 28
     assert sum(w for _, _, w in g.edges(data="weight")) == pytest.approx(1.0, abs=1e-5)
     assert g.nodes["f0"]["value"] == raw.test["f0"].iloc[0]
-    assert g["f0"]["f1"]["weight"] == pytest.approx(float(model.attention_matrix(batch)[0, 0]))
-    whole = model.interaction_graph([batch])
-    mean = model.attention_matrix(batch).mean(0)
+    found = model.pair_weights(batch)
+    assert found["pairs"][:, 0].tolist() == [0, 1]
+    assert g["f0"]["f1"]["weight"] == pytest.approx(float(found["weight"][0, 0]))
+    whole = pair_graph(model, [batch])
+    mean = found["weight"].mean(0)
     assert whole["f0"]["f1"]["weight"] == pytest.approx(float(mean[0]), abs=1e-6)
     with pytest.raises(ValueError, match="depend on the row"):
-        model.interaction_graph()
+        pair_graph(model)
     ifm = IFM(enc.space_, embed_dim=8, sample_pairs=4)
-    ig = ifm.interaction_graph(batch)[0]
+    ig = pair_graph(ifm, batch)[0]
     assert {"weight", "field_norm"} <= set(next(iter(ig.edges(data=True)))[2])
     assert sum(1 for _, _, w in ig.edges(data="weight") if w > 0) == 4
 

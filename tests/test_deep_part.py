@@ -6,11 +6,13 @@ from torch_geometric.nn import MLP as PyGMLP
 
 from fgraph.data import FieldLoader
 from fgraph.errors import ConfigError
+from fgraph.explain import instance_graphs
 from fgraph.models import (FIVES, MODELS, PLUS_DEEP_LAYERS, FiGNN, FIVESPlus, FiGNNPlus, GraphFM, GraphFMPlus,
-                           OptimConfig, build_model)
+                           build_model)
 from fgraph.models.base import check_hparams
 from fgraph.nn import MLP, FieldReadout
 from fgraph.train import Trainer, TrainConfig, seed_everything
+from fgraph.train.optim import OptimConfig, build_optimizers
 
 BASES = {"graphfm": GraphFM, "fignn": FiGNN, "fives": FIVES}
 PLUS = {"graphfm+": GraphFMPlus, "fignn+": FiGNNPlus, "fives+": FIVESPlus}
@@ -232,7 +234,7 @@ def test_plus_variants_build_train_a_step_export_and_round_trip(planted, name):
 
     # One optimiser step (FIVES: its weight step) moves the deep part and lowers the loss on that batch.
     batch = next(iter(FieldLoader(encoded["train"], batch_size=256)))
-    optimiser = model.configure_optimizers(OptimConfig(lr=1e-3))[0].optimizer
+    optimiser = build_optimizers(model, OptimConfig(lr=1e-3))[0].optimizer
     before = [p.detach().clone() for p in model.readout.deep.parameters()]
     loss0 = model.loss(batch, F.binary_cross_entropy_with_logits)
     optimiser.zero_grad()
@@ -243,7 +245,7 @@ def test_plus_variants_build_train_a_step_export_and_round_trip(planted, name):
 
     # Interaction graphs still come out, one per row and layer.
     rows = next(iter(FieldLoader(encoded["test"], batch_size=3)))
-    graphs = model.interaction_graphs(rows, enc)
+    graphs = instance_graphs(model, rows, enc)
     assert len(graphs) == 3 and graphs[0] and sorted(graphs[0][0].nodes) == sorted(enc.space_.names)
 
     # The recorded options rebuild the same model.

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from fgraph.data import FieldLoader
+from fgraph.explain import instance_graphs
 from fgraph.graph import DenseAdj
 from fgraph.models import FiGNN
 from fgraph.nn import EdgeAttention, FieldSelfAttention, GatedFieldConv
@@ -183,7 +184,7 @@ def test_variants_run_and_export_attention_graphs(planted, options):
     logits = model(batch)
     logits.sum().backward()
     assert logits.shape == (3,) and all(p.grad is not None for p in model.edge_attention.parameters())
-    graphs = model.interaction_graphs(batch, enc)
+    graphs = instance_graphs(model, batch, enc)
     assert len(graphs) == 3 and len(graphs[0]) == 2
     g = graphs[0][0]
     assert isinstance(g, nx.DiGraph) and set(g.nodes) == set(enc.space_.names)

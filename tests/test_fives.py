@@ -19,12 +19,13 @@ from fgraph.cli import main
 from fgraph.data import FieldEncoder, FieldLoader
 from fgraph.data.datasets import load_dataset
 from fgraph.data.space import FeatureSpace
-from fgraph.export.cross_features import derive_interactions
-from fgraph.export.fives_features import FIVESCrossFeatures
+from fgraph.explain import derive_interactions, fives_graphs, fives_interactions, instance_graphs
+from fgraph.explain.fives_features import FIVESCrossFeatures
 from fgraph.graph import DenseAdj
-from fgraph.models import FIVES, OptimConfig, build_model
+from fgraph.models import FIVES, build_model
 from fgraph.nn import AdjacencyPropagation, AdjacencyTensor
 from fgraph.train import Trainer, TrainConfig, seed_everything
+from fgraph.train.optim import OptimConfig, build_optimizers
 
 B, N, D = 3, 5, 4
 
@@ -217,10 +218,10 @@ def test_model_reads_figure2_off_its_adjacency_tensor():
     H2[1, 2] = 1.0                # A^(2)_43 = sigma(H2[c=2, j=3]) since n4 kept only n2 at order 1
     with torch.no_grad():
         model.adjacency.weight.copy_(torch.stack([H1, H2]))
-    found = model.interactions()
+    found = fives_interactions(model)
     assert [f for f, _ in found] == [("f1", "f4"), ("f4", "f2"), ("f4", "f2", "f3")]
     assert found[2][1] == pytest.approx(sig(1.5) * sig(1.0))
-    per_order, multi = model.interaction_graph()
+    per_order, multi = fives_graphs(model)
     assert [g.graph["order"] for g in per_order] == [2, 3]
     g2 = per_order[0]
     assert isinstance(g2, nx.DiGraph) and set(g2.nodes) == set(FIG2)
@@ -267,7 +268,7 @@ def test_model_shapes_records_and_per_order_loss(paired):
     expected = torch.stack([F.binary_cross_entropy_with_logits(logits[:, k], batch.y) for k in range(4)]).mean()
     torch.testing.assert_close(model.loss(batch, F.binary_cross_entropy_with_logits), expected)
     # Per-instance graphs: every instance sees the same global adjacency.
-    graphs = model.interaction_graphs(next(iter(FieldLoader(d["train"], 2))), enc)
+    graphs = instance_graphs(model, next(iter(FieldLoader(d["train"], 2))), enc)
     w = [[g[layer].edges["f1", "f0"]["weight"] for layer in range(3)] for g in graphs]
     assert w[0] == w[1]
 
@@ -275,14 +276,14 @@ def test_model_shapes_records_and_per_order_loss(paired):
 def test_bilevel_optimisers_split_the_parameters(paired):
     _, enc, d = paired
     model = FIVES(enc.space_, embed_dim=4, alpha2=5e-4)
-    specs = model.configure_optimizers(OptimConfig("adam", lr=1e-3))
+    specs = build_optimizers(model, OptimConfig("adam", lr=1e-3))
     assert [(s.name, s.data) for s in specs] == [("weights", "train"), ("adjacency", "valid")]
     theta = {id(p) for g in specs[0].optimizer.param_groups for p in g["params"]}
     h = {id(p) for g in specs[1].optimizer.param_groups for p in g["params"]}
     assert h == {id(model.adjacency.weight)} and not theta & h
     assert theta | h == {id(p) for p in model.parameters()}
     assert specs[0].optimizer.param_groups[0]["lr"] == 1e-3 and specs[1].optimizer.param_groups[0]["lr"] == 5e-4
-    assert FIVES(enc.space_, alpha1=5e-3).configure_optimizers(OptimConfig(lr=1e-3))[0].optimizer \
+    assert build_optimizers(FIVES(enc.space_, alpha1=5e-3), OptimConfig(lr=1e-3))[0].optimizer \
         .param_groups[0]["lr"] == 5e-3
     with pytest.raises(ValueError, match="validation"):
         Trainer(model, TrainConfig(epochs=1, progress=False)).fit(d["train"])
@@ -301,7 +302,7 @@ def test_planted_pairs_are_the_top_order2_interactions_and_fives_lr_beats_lr(pai
     data, enc, _ = paired
     model, trainer = trained
     assert trainer.evaluate(paired[2]["test"])["auc"] > 0.75
-    pairs = [frozenset(f) for f, _ in model.interactions() if len(f) == 2]
+    pairs = [frozenset(f) for f, _ in fives_interactions(model) if len(f) == 2]
     planted_pairs = {frozenset(p) for p in data.meta["pairs"]}
     assert set(pairs[:3]) == planted_pairs
 
@@ -338,7 +339,7 @@ def test_cross_features_transformer_follows_sklearn_conventions(paired, trained)
     odd = X.head(2).copy()
     odd.loc[odd.index[0], a] = "never-seen"
     assert cross.transform(odd)[name].iloc[0].startswith("<unknown>×")
-    assert [f for f, _ in cross.features_] == [f for f, _ in model.interactions() if len(f) <= 2][:2]
+    assert [f for f, _ in cross.features_] == [f for f, _ in fives_interactions(model) if len(f) <= 2][:2]
 
 
 def test_cross_features_transformer_trains_fives_itself():
@@ -373,7 +374,7 @@ def test_bad_input_gives_clear_errors(paired, trained):
         FIVES(space, alpha2=0)
     model, _ = trained
     with pytest.raises(ValueError, match="one value per order"):
-        model.interactions([0.5])
+        fives_interactions(model, [0.5])
     conv = AdjacencyPropagation(D, N)
     x = torch.randn(B * N, D)
     with pytest.raises(ValueError, match="node_type"):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from fgraph.data import FieldLoader
+from fgraph.explain import edge_summary, instance_graphs
 from fgraph.models import GraphFM, build_model
 from fgraph.train import Trainer, TrainConfig, seed_everything
 
@@ -74,7 +75,7 @@ def test_interaction_graphs_are_networkx_digraphs_with_kept_edges(planted):
     data, enc, encoded = planted
     model = GraphFM(enc.space_, embed_dim=4, neighbours=[8, 3])
     batch = first_batch(encoded["test"], 3)
-    graphs = model.interaction_graphs(batch, encoder=enc)
+    graphs = instance_graphs(model, batch, encoder=enc)
     assert len(graphs) == 3 and all(len(g) == 2 for g in graphs)
     g1, g2 = graphs[0]
     assert isinstance(g1, nx.DiGraph) and sorted(g1.nodes) == sorted(enc.space_.names)
@@ -96,7 +97,7 @@ def test_layer1_summary_ranks_planted_pairs_above_unrelated_ones(planted):
     cfg = TrainConfig(epochs=12, batch_size=512, lr=3e-3, progress=False, patience=3)
     trainer = Trainer(model, cfg).fit(encoded["train"], encoded["valid"])
     assert trainer.evaluate(encoded["test"])["auc"] > data.meta["bayes_auc"]["test"] - 0.03
-    summary = model.interaction_summary(FieldLoader(encoded["valid"], 2048))[0]
+    summary = edge_summary(model, FieldLoader(encoded["valid"], 2048))[0]
     names = enc.space_.names
     sym = (summary.values + summary.values.T) / 2
     planted_pairs = [(0, 1), (2, 3)]

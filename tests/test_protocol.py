@@ -13,8 +13,7 @@ from fgraph.data import FieldEncoder, Schema, categorical, multi_valued, numeric
 from fgraph.data.loader import FieldLoader
 from fgraph.data.space import PAD, UNKNOWN, FeatureSpace
 from fgraph.errors import ConfigError
-from fgraph.models import FM, CTRModel, LogisticRegression, OptimizerSpec
-from fgraph.models.base import resolve_optimizer
+from fgraph.models import FM, CTRModel, LogisticRegression
 from fgraph.nn import FieldEmbedding, FieldwiseLinear, init_dense, init_embeddings
 from fgraph.train import Trainer, TrainConfig, load_checkpoint, seed_everything
 from fgraph.train.protocols import PROTOCOLS, apply_protocol
@@ -107,11 +106,10 @@ class TwoOptimisers(CTRModel):
     def forward(self, batch):
         return self.lin(self.embedding(batch).flatten(1)).squeeze(-1) + self.searched
 
-    def configure_optimizers(self, cfg):
-        opt = resolve_optimizer(cfg.optimizer)
+    def configure_optimizers(self):
         rest = [p for p in self.parameters() if p is not self.searched]
-        return [OptimizerSpec(opt(rest, lr=cfg.lr), "train", "weights"),
-                OptimizerSpec(torch.optim.SGD([self.searched], lr=0.05), "valid", "search")]
+        return [{"name": "weights", "params": rest},
+                {"name": "search", "data": "valid", "params": [self.searched], "optimizer": "sgd", "lr": 0.05}]
 
 
 def test_plateau_leaves_validation_optimisers_alone(data):

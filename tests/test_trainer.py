@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fgraph.data import FieldEncoder, Schema, categorical
-from fgraph.models import FM, CTRModel, LogisticRegression, OptimizerSpec
+from fgraph.models import FM, CTRModel, LogisticRegression
 from fgraph.train import Trainer, TrainConfig, load_checkpoint, seed_everything
 from fgraph.nn import FieldLinear
 
@@ -156,10 +156,10 @@ class TwoLevelModel(CTRModel):
     def forward(self, batch):
         return self.linear(batch) + self.arch
 
-    def configure_optimizers(self, cfg):
+    def configure_optimizers(self):
         weights = [p for n, p in self.named_parameters() if n != "arch"]
-        return [OptimizerSpec(torch.optim.Adam(weights, lr=cfg.lr), "train", "weights"),
-                OptimizerSpec(torch.optim.SGD([self.arch], lr=0.5), "valid", "arch")]
+        return [{"name": "weights", "params": weights, "optimizer": "adam"},
+                {"name": "arch", "data": "valid", "params": [self.arch], "optimizer": "sgd", "lr": 0.5}]
 
 
 def test_optimizers_stepping_on_validation_batches(data):

@@ -1,9 +1,9 @@
 """Models: each a short composition of the layers in :mod:`fgraph.nn`."""
-from .base import MODELS, CTRModel, OptimConfig, OptimizerSpec, build_model, register_model
+from .base import MODELS, CTRModel, build_model, extends, register_model
 from .fm import FM
 from .lr import LogisticRegression
 
-__all__ = ["MODELS", "CTRModel", "OptimConfig", "OptimizerSpec", "build_model", "register_model", "FM",
+__all__ = ["MODELS", "CTRModel", "build_model", "extends", "register_model", "FM",
            "LogisticRegression"]
 from .field_graph_model import PLUS_DEEP_LAYERS, FieldGraphModel  # noqa: E402
 from .graphfm import GraphFM, GraphFMPlus  # noqa: E402

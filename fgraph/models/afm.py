@@ -1,66 +1,19 @@
 """AFM: attentional factorisation machine (Xiao et al., IJCAI'17), and the base of the attentive-pair family."""
 from __future__ import annotations
 
-import functools
-import inspect
 import os
-from typing import Callable, Iterable
 
-import networkx as nx
 import torch
 from torch import Tensor, nn
 
 from ..data.loader import TabularBatch
 from ..data.space import FeatureSpace
+from ..errors import ConfigError
 from ..nn.attentive_edge_pooling import AttentiveEdgePooling, upper_pairs
 from ..nn.embedding import FieldEmbedding
 from ..nn.linear import FieldLinear
-from .base import CTRModel, OptimConfig, register_model
-
-
-def extends(base_init: Callable, **new_defaults) -> Callable:
-    """Decorator for a subclass ``__init__(self, space, *, <own options>, **options)`` that hands ``**options``
-    to ``base_init``.
-
-    The decorated ``__init__`` gets a signature listing its own options and every option of ``base_init``
-    (``new_defaults`` replacing some of their defaults), and is called with all of them, given or defaulted.
-    So :func:`~fgraph.models.build_model` checks option names against the full list and checkpoints record
-    every value, and the shared options are written once, in the base.
-    """
-    def wrap(init):
-        own = inspect.signature(init)
-        own_params = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
-        taken = {p.name for p in own_params}
-        inherited = [p.replace(kind=p.KEYWORD_ONLY, default=new_defaults.get(p.name, p.default))
-                     for p in inspect.signature(base_init).parameters.values()
-                     if p.name not in taken and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        unknown = sorted(set(new_defaults) - {p.name for p in inherited})
-        if unknown:
-            raise TypeError(f"{init.__qualname__}: new defaults for options the base does not take: {unknown}")
-        sig = own.replace(parameters=own_params + inherited)
-
-        @functools.wraps(init)
-        def wrapper(*args, **kwargs):
-            bound = sig.bind(*args, **kwargs)
-            bound.apply_defaults()
-            return init(*bound.args, **bound.kwargs)
-
-        wrapper.__signature__ = sig
-        return wrapper
-    return wrap
-
-
-def pair_graph(names: list[str], pairs: list[tuple[int, int]], attrs: dict[str, Tensor],
-               values: list | None = None) -> nx.Graph:
-    """An undirected ``nx.Graph`` over the fields with one edge per pair, carrying ``attrs`` (``(P,)`` each)."""
-    g = nx.Graph()
-    g.add_nodes_from(names)
-    if values is not None:
-        nx.set_node_attributes(g, dict(zip(names, values)), "value")
-    columns = {k: v.tolist() for k, v in attrs.items()}
-    for p, (i, j) in enumerate(pairs):
-        g.add_edge(names[i], names[j], **{k: col[p] for k, col in columns.items()})
-    return g
+from .base import CTRModel, register_model
+from .fm import FM
 
 
 class AttentivePairModel(CTRModel):
@@ -69,7 +22,9 @@ class AttentivePairModel(CTRModel):
     prediction is the subclass's :meth:`forward`.
 
     Also shared: L2 on the attention network's :math:`\mathbf{W}` alone (a parameter group), pre-training
-    (:meth:`load_fm`) and :meth:`interaction_graph`.
+    (:meth:`load_fm`) and the protocol that tells what the model learned, :meth:`pair_weights`: the pairs
+    :attr:`pairs` and, per row, the weight each pair gets, plus the attributes a model has per pair whatever
+    the row (IFM's field aspect norm). :func:`fgraph.explain.pair_graph` draws them as networkx graphs.
 
     Args:
         space: the encoder's feature space.
@@ -78,12 +33,19 @@ class AttentivePairModel(CTRModel):
         dropout: dropout on the pair-wise interaction layer.
         attention_l2: weight decay on the attention network's :math:`\mathbf{W}` only; ``None`` leaves
             :math:`\mathbf{W}` with the other dense weights (the trainer's ``weight_decay``).
-        pretrained: an FM run directory (or an :class:`~fgraph.models.FM`) whose embeddings and first-order
-            weights initialise this model (see :meth:`load_fm`).
+        pretrained: a trained :class:`~fgraph.models.FM` whose embeddings and first-order weights initialise
+            this model (see :meth:`load_fm`), or a function of no arguments that returns one, called at this
+            point of the construction. A model reads no files: an FM run directory is read one level up
+            (``fgraph train --model-option pretrained=RUN_DIR`` and :func:`fgraph.api.train` take one, and hand
+            the model such a function).
         temperature, temperature_mode, activation: of the attention network (see
             :class:`~fgraph.nn.AttentiveEdgePooling`).
         cross_field_only: pair only nodes that come from different input columns (a bucketised column gives
             several nodes; DeepIFM discards interactions within a field).
+
+    Shapes:
+        - **pairs:** ``(2, P)``, the pairs ``i < j`` of field positions the model pools over
+        - **pair_weights(batch):** ``{"pairs": (2, P), "weight": (B, P), <attribute>: (P,), ...}``
     """
 
     def __init__(self, space: FeatureSpace, embed_dim: int = 10, attention_dim: int | None = None,
@@ -106,7 +68,9 @@ class AttentivePairModel(CTRModel):
         self.pooling = AttentiveEdgePooling(embed_dim, attention_dim or embed_dim, temperature, temperature_mode,
                                             activation, dropout)
         if pretrained is not None:
-            self.load_fm(pretrained)
+            # An nn.Module is callable too: only a plain function is a source to call.
+            source = pretrained() if callable(pretrained) and not isinstance(pretrained, nn.Module) else pretrained
+            self.load_fm(source)
 
     @property
     def hparams(self) -> dict:
@@ -120,7 +84,7 @@ class AttentivePairModel(CTRModel):
         raise NotImplementedError
 
     def pair_attributes(self) -> dict[str, Tensor]:
-        """Instance-independent edge attributes ``(P,)`` for :meth:`interaction_graph` (none by default)."""
+        """Instance-independent pair attributes ``(P,)`` that :meth:`pair_weights` adds (none by default)."""
         return {}
 
     def regularised_parameters(self) -> dict[str, tuple[list[nn.Parameter], float | None]]:
@@ -128,89 +92,78 @@ class AttentivePairModel(CTRModel):
         return {"attention_W": ([self.pooling.lin.weight], self.attention_l2)}
 
     # -- optimisation ---------------------------------------------------------------------------------------------
-    def parameter_groups(self, cfg: OptimConfig) -> list[dict]:
+    def parameter_groups(self) -> list[dict]:
+        """:meth:`CTRModel.parameter_groups`, with each of :meth:`regularised_parameters` whose decay is set
+        in a group of its own, at that decay."""
         own = [(name, params, decay) for name, (params, decay) in self.regularised_parameters().items()
                if decay is not None]
         taken = {id(p) for _, params, _ in own for p in params}
-        groups = [{**g, "params": [p for p in g["params"] if id(p) not in taken]} for g in super().parameter_groups(cfg)]
+        groups = [{**g, "params": [p for p in g["params"] if id(p) not in taken]} for g in super().parameter_groups()]
         return [g for g in groups if g["params"]] + \
             [{"params": params, "weight_decay": decay, "name": name} for name, params, decay in own]
 
     # -- pre-training ------------------------------------------------------------------------------------------------
-    def load_fm(self, source) -> None:
+    def load_fm(self, fm: FM) -> None:
         """Initialise the embeddings and the first-order weights from a trained FM (the papers' "pre-training").
 
-        ``source`` is an FM run directory (``fgraph train --model fm``; its best weights are used) or an
-        :class:`~fgraph.models.FM`. Its feature space must be this model's (same data set and encoder
-        options) and its ``embed_dim`` this model's.
+        ``fm`` is an :class:`~fgraph.models.FM` object; its feature space must be this model's (same data set
+        and encoder options) and its ``embed_dim`` this model's. A model never reads files: to start from an
+        FM run directory, load it first (``fgraph.api.load_run(RUN_DIR)[0]``), or give the directory as the
+        ``pretrained`` model option of :func:`fgraph.api.train` / ``fgraph train``, which loads it.
+
+        Raises:
+            ConfigError: ``fm`` is a path (see above), or its feature space is not this model's.
+            TypeError: ``fm`` is not an FM.
+            ValueError: its embedding size differs.
         """
-        from ..train.checkpoint import check_same_space
-        from .fm import FM
-
-        if isinstance(source, (str, os.PathLike)):
-            from ..api import load_run
-
-            source = load_run(source)[0]
-        if not isinstance(source, FM):
-            raise TypeError(f"pre-training needs a trained FM (or its run directory), got {type(source).__name__}")
-        check_same_space(source.space, self.space, what="pre-trained FM")
-        if source.embedding.dim != self.embedding.dim or source.embedding.field_dims:
-            raise ValueError(f"the pre-trained FM has embed_dim={source.embedding.dim} "
-                             f"(field_dims={source.embedding.field_dims or None}); this model needs "
+        if isinstance(fm, (str, os.PathLike)):
+            raise ConfigError(f"{type(self).__name__} pre-trains from a trained FM object, not from the path "
+                              f"{str(fm)!r}: load the run first (fgraph.api.load_run({str(fm)!r})[0]), or give the "
+                              f"run directory as the model option pretrained= of fgraph.api.train / fgraph train")
+        if not isinstance(fm, FM):
+            raise TypeError(f"pre-training needs a trained FM, got {type(fm).__name__}")
+        diff = fm.space.describe_difference(self.space)
+        if diff:
+            raise ConfigError(f"the pre-trained FM was trained on a different schema than this "
+                              f"{type(self).__name__}'s: {diff}")
+        if fm.embedding.dim != self.embedding.dim or fm.embedding.field_dims:
+            raise ValueError(f"the pre-trained FM has embed_dim={fm.embedding.dim} "
+                             f"(field_dims={fm.embedding.field_dims or None}); this model needs "
                              f"embed_dim={self.embedding.dim} for every field")
-        self.embedding.load_state_dict(source.embedding.state_dict())
-        self.linear.load_state_dict(source.linear.state_dict())
+        self.embedding.load_state_dict(fm.embedding.state_dict())
+        self.linear.load_state_dict(fm.linear.state_dict())
 
-    # -- interpretation -----------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def attention_matrix(self, batch: TabularBatch) -> Tensor:
-        """``(B, P)`` attention weight of every pair of :attr:`pairs` (0 for pairs not sampled)."""
+    # -- what the model learned --------------------------------------------------------------------------------
+    def _dense_attention(self, batch: TabularBatch) -> Tensor:
+        """``(B, P)`` attention weight of every pair of :attr:`pairs` in the current mode (0 for pairs not
+        sampled)."""
         kept, alpha = self.pair_attention(batch)
         if kept is None:
             return alpha
         return alpha.new_zeros(alpha.size(0), self.pairs.size(1)).index_copy_(1, kept, alpha)
 
-    def interaction_graph(self, batch: TabularBatch | Iterable[TabularBatch] | None = None, encoder=None):
-        """The learned interaction graph: an undirected ``nx.Graph`` over the fields, one edge per pair.
+    @torch.no_grad()
+    def pair_weights(self, batch: TabularBatch | None = None) -> dict[str, Tensor]:
+        r"""What the model weighs each pair of fields with, in evaluation mode, without gradients.
 
-        * ``batch`` a :class:`~fgraph.data.TabularBatch`: a list of graphs, one per row. Edge attribute
-          ``weight`` is the row's attention weight of the pair (they sum to 1 over a row's edges); nodes carry
-          the row's ``value`` (decoded with the fitted ``encoder``, otherwise the id).
-        * ``batch`` an iterable of batches (e.g. a :class:`~fgraph.data.FieldLoader`): one graph whose
-          ``weight`` is the mean over all rows.
-        * ``batch=None``: the instance-independent graph, for models that have one (IFM's field aspect).
+        Returns a dict of tensors:
 
-        Models may add attributes of their own (IFM: ``field_norm``, :math:`\\lVert \\mathbf{f}_{ij} \\rVert`).
-        Computed in evaluation mode.
+        * ``pairs``: ``(2, P)``, the field positions ``(i, j)``, ``i < j``, of every pair (:attr:`pairs`);
+        * ``weight`` (only with a ``batch``): ``(B, P)``, each row's attention weight of every pair (AFM's
+          :math:`a_{ij}`, the IFM family's :math:`T_{ij}`); a row's weights sum to 1, and a pair that
+          sampling left out weighs 0;
+        * the model's instance-independent attributes ``(P,)`` (:meth:`pair_attributes`), e.g. IFM's
+          ``field_norm`` :math:`\lVert \mathbf{f}_{ij} 
+Vert`.
+
+        The model's training mode is restored after.
         """
-        names, pairs = self.space.names, [tuple(p) for p in self.pairs.t().tolist()]
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                static = {k: v.detach().cpu() for k, v in self.pair_attributes().items()}
-                if batch is None:
-                    if not static:
-                        raise ValueError(f"{type(self).__name__}'s pair weights depend on the row: pass a batch "
-                                         f"or a loader to interaction_graph()")
-                    return pair_graph(names, pairs, static)
-                if isinstance(batch, TabularBatch):
-                    alpha = self.attention_matrix(batch).cpu()
-                    ids = batch.ids.cpu().tolist()
-                    values = ids if encoder is None else \
-                        [[encoder.value_of(name, i) for name, i in zip(names, row)] for row in ids]
-                    return [pair_graph(names, pairs, {"weight": alpha[b], **static}, values[b])
-                            for b in range(alpha.size(0))]
-                total, rows = None, 0
-                for part in batch:
-                    alpha = self.attention_matrix(part).sum(0).cpu()
-                    total = alpha if total is None else total + alpha
-                    rows += part.num_rows
-                if not rows:
-                    raise ValueError("interaction_graph got no batches")
-                return pair_graph(names, pairs, {"weight": total / rows, **static})
-        finally:
-            self.train(was_training)
+        with self._evaluating():
+            out = {"pairs": self.pairs.clone()}
+            if batch is not None:
+                out["weight"] = self._dense_attention(batch)
+            out.update({k: v.detach() for k, v in self.pair_attributes().items()})
+        return out
 
 
 @register_model("afm")
@@ -223,7 +176,8 @@ class AFM(AttentivePairModel):
         \mathbf{v}_j) + \mathbf{b})
 
     :math:`\mathbf{p}` starts at :math:`\mathbf{1}` (the authors' code). ``dropout`` is on the pair-wise
-    interaction layer, ``attention_l2`` is the L2 on :math:`\mathbf{W}` (Eq. 8); ``pretrained`` takes an FM run.
+    interaction layer, ``attention_l2`` is the L2 on :math:`\mathbf{W}` (Eq. 8); ``pretrained`` takes a trained
+    FM (``fgraph train`` an FM run directory).
     Paper settings: Frappe/MovieLens embedding 256, attention factor 256, dropout 0.2 (Frappe) / 0.5
     (MovieLens), Adagrad, squared loss on ±1 labels (``task="regression"``).
     """

@@ -1,12 +1,12 @@
-"""What every fgraph model shares: construction from a FeatureSpace, a registry, losses, optimisers."""
+"""What every fgraph model shares: construction from a FeatureSpace, a registry, losses, and the plain-data
+description of the optimisers it wants (which :mod:`fgraph.train` turns into torch optimisers)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from dataclasses import dataclass, field as dc_field
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Iterator
 
-import torch
 from torch import Tensor, nn
 
 from .._validate import as_annotated
@@ -77,6 +77,38 @@ def _original_init(cls):
     return getattr(init, "__wrapped__", init)
 
 
+def extends(base_init: Callable, **new_defaults) -> Callable:
+    """Decorator for a subclass ``__init__(self, space, *, <own options>, **options)`` that hands ``**options``
+    to ``base_init``.
+
+    The decorated ``__init__`` gets a signature listing its own options and every option of ``base_init``
+    (``new_defaults`` replacing some of their defaults), and is called with all of them, given or defaulted.
+    So :func:`~fgraph.models.build_model` checks option names against the full list and checkpoints record
+    every value, and the shared options are written once, in the base.
+    """
+    def wrap(init):
+        own = inspect.signature(init)
+        own_params = [p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        taken = {p.name for p in own_params}
+        inherited = [p.replace(kind=p.KEYWORD_ONLY, default=new_defaults.get(p.name, p.default))
+                     for p in inspect.signature(base_init).parameters.values()
+                     if p.name not in taken and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        unknown = sorted(set(new_defaults) - {p.name for p in inherited})
+        if unknown:
+            raise TypeError(f"{init.__qualname__}: new defaults for options the base does not take: {unknown}")
+        sig = own.replace(parameters=own_params + inherited)
+
+        @functools.wraps(init)
+        def wrapper(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return init(*bound.args, **bound.kwargs)
+
+        wrapper.__signature__ = sig
+        return wrapper
+    return wrap
+
+
 def build_model(name: str, space: FeatureSpace, **hparams) -> "CTRModel":
     """Instantiate the registered model ``name`` for ``space`` with ``hparams`` (checked by :func:`check_hparams`).
 
@@ -93,49 +125,18 @@ def build_model(name: str, space: FeatureSpace, **hparams) -> "CTRModel":
         raise ConfigError(f"model {key!r}: {e}") from None
 
 
-@dataclass
-class OptimizerSpec:
-    """One optimiser of a model and the data it steps on.
-
-    ``data="train"``: stepped on every training batch (several such optimisers share one backward pass,
-    e.g. Adam on the weights and GRDA on gates). ``data="valid"``: stepped on a validation batch after
-    every training step (bilevel search, e.g. FIVES's adjacency parameters).
-    """
-
-    optimizer: torch.optim.Optimizer
-    data: str = "train"
-    name: str = "main"
-
-
-@dataclass
-class OptimConfig:
-    """What the trainer passes to :meth:`CTRModel.configure_optimizers`."""
-
-    optimizer: str | type = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    embedding_weight_decay: float = 0.0
-    extra: dict = dc_field(default_factory=dict)
-
-
-def resolve_optimizer(name: str | type | Callable) -> Callable:
-    """``"adam"``, ``"Adagrad"``, ``"sgd"`` ... (any ``torch.optim`` class, case-insensitive) or a class."""
-    if not isinstance(name, str):
-        return name
-    table = {k.lower(): getattr(torch.optim, k) for k in dir(torch.optim)
-             if inspect.isclass(getattr(torch.optim, k)) and issubclass(getattr(torch.optim, k), torch.optim.Optimizer)}
-    try:
-        return table[name.lower()]
-    except KeyError:
-        raise ConfigError(f"unknown optimizer {name!r}; choose one of torch.optim's: "
-                         f"{sorted(k for k in table if k != 'optimizer')}") from None
-
-
 class CTRModel(nn.Module):
     """Base class of fgraph's models: ``forward(batch) -> (B,)`` logits.
 
     Subclasses take the :class:`~fgraph.data.FeatureSpace` as first argument and hyperparameters as keyword
     arguments; the keyword arguments are recorded in :attr:`hparams`, so a checkpoint can rebuild the model.
+
+    A model describes the optimisers it wants in plain data (:meth:`parameter_groups`,
+    :meth:`configure_optimizers`), and tells what it learned in tensors, through one protocol per family:
+    :meth:`FieldGraphModel.edge_records <fgraph.models.FieldGraphModel.edge_records>` (GraphFM, Fi-GNN, FIVES),
+    :meth:`AttentivePairModel.pair_weights <fgraph.models.AttentivePairModel.pair_weights>` (AFM, the IFM
+    family) and :meth:`FIVES.adjacency_weights <fgraph.models.FIVES.adjacency_weights>`. Building optimisers
+    is :mod:`fgraph.train`'s job, drawing graphs and tables :mod:`fgraph.explain`'s: a model imports neither.
     """
 
     model_name: ClassVar[str] = "model"
@@ -202,20 +203,50 @@ class CTRModel(nn.Module):
                         seen.add(id(p)), out.append(p)
         return out
 
-    def parameter_groups(self, cfg: OptimConfig) -> list[dict]:
-        """Embedding tables (with ``embedding_weight_decay``) and everything else (``weight_decay``)."""
+    def parameter_groups(self) -> list[dict]:
+        """The model's parameters as parameter groups, in plain data: the embedding tables, whose weight decay
+        is the trainer's ``embedding_weight_decay``, and everything else, whose decay is its ``weight_decay``.
+
+        Each group is a dict with ``params`` (a list of parameters), ``name`` and either ``decay_from`` (the
+        name of the training option its weight decay comes from) or its own ``weight_decay``; any other key
+        (``lr``, ...) is a per-group option handed to the optimiser as it is. See :meth:`configure_optimizers`.
+        """
         emb = self.embedding_parameters()
         emb_ids = {id(p) for p in emb}
         rest = [p for p in self.parameters() if id(p) not in emb_ids and p.requires_grad]
-        groups = [{"params": emb, "weight_decay": cfg.embedding_weight_decay, "name": "embedding"}]
+        groups = [{"params": emb, "decay_from": "embedding_weight_decay", "name": "embedding"}]
         if rest:
-            groups.append({"params": rest, "weight_decay": cfg.weight_decay, "name": "dense"})
+            groups.append({"params": rest, "decay_from": "weight_decay", "name": "dense"})
         return groups
 
-    def configure_optimizers(self, cfg: OptimConfig) -> list[OptimizerSpec]:
-        """One optimiser over :meth:`parameter_groups`. Models that search (FIVES, AIM) return more."""
-        opt_cls = resolve_optimizer(cfg.optimizer)
-        return [OptimizerSpec(opt_cls(self.parameter_groups(cfg), lr=cfg.lr, **cfg.extra), "train", "main")]
+    def configure_optimizers(self) -> list[dict]:
+        """The optimisers the model wants, described in plain data (no ``torch.optim`` here): the trainer
+        builds them (:func:`fgraph.train.optim.build_optimizers`).
+
+        Each description is a dict with
+
+        * ``params``: a list of parameters, or of parameter groups as :meth:`parameter_groups` gives them;
+        * ``name`` (default ``"main"``): how errors and checkpoints name the optimiser;
+        * ``data`` (default ``"train"``): ``"train"`` to step on every training batch (several such
+          optimisers share one backward pass), ``"valid"`` to step on a validation batch after every training
+          step (bilevel search, e.g. FIVES's adjacency);
+        * ``optimizer`` (optional): a ``torch.optim`` name or class; default the trainer's ``optimizer``, with
+          its ``optimizer_options``;
+        * ``lr`` (optional, None: the trainer's ``lr``): the learning rate.
+
+        The default is one optimiser over :meth:`parameter_groups`. Models that search (FIVES) return more.
+        """
+        return [{"name": "main", "params": self.parameter_groups()}]
+
+    @contextlib.contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        """Evaluation mode for the block, then the mode the model was in (what the explanation protocols use)."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
 
     # -- hooks the trainer calls ------------------------------------------------------------------------------
     def on_epoch_start(self, epoch: int) -> None:

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from typing import Callable
 
-import networkx as nx
-import pandas as pd
+import torch
 from torch import Tensor
 
 from ..data.loader import TabularBatch
-from ..export.graphs import LayerRecord, edge_weight_summary, instance_graphs
 from ..nn.readout import FieldReadout
-from .base import CTRModel, register_model
+from ..nn.records import LayerRecord
+from .base import CTRModel, extends, register_model
 
 #: Hidden widths of the deep part of the "+" models (``graphfm+``, ``fignn+``, ``fives+``): those of the BARS /
 #: FuxiCTR "+" models (AutoInt+, ...).
@@ -22,7 +21,12 @@ class FieldGraphModel(CTRModel):
 
     A subclass keeps its :class:`~fgraph.nn.FieldEmbedding` in ``self.embedding``, builds its layers and
     ``self.readout`` (a :class:`~fgraph.nn.FieldReadout`) and implements :meth:`propagate`, which returns the
-    node states of every layer (and, when asked, what each layer decided, for export).
+    node states of every layer (and, when asked, what each layer decided).
+
+    What the model learned is read through one protocol, :meth:`edge_records`: per layer, a
+    :class:`~fgraph.nn.LayerRecord` of the edges the layer used for each instance and their attributes
+    (tensors only). :mod:`fgraph.explain` turns the records into networkx graphs
+    (:func:`~fgraph.explain.instance_graphs`) and data-set summaries (:func:`~fgraph.explain.edge_summary`).
 
     The optional deep part (options ``deep_layers``, ``deep_dropout``, ``deep_batch_norm``, the same on every
     subclass and handed to the readout) lives in the readout: an MLP on the concatenated field embeddings
@@ -53,42 +57,24 @@ class FieldGraphModel(CTRModel):
         states, e = self._states(batch)
         return self.readout.loss(states, batch.y, loss_fn, embeddings=e)
 
-    def interaction_graphs(self, batch: TabularBatch, encoder=None) -> list[list[nx.DiGraph]]:
-        """``graphs[b][layer]``: the interaction graph the model used for instance ``b`` at each layer.
+    @torch.no_grad()
+    def edge_records(self, batch: TabularBatch) -> list[LayerRecord]:
+        """What every layer decided for ``batch``, computed in evaluation mode without gradients: one
+        :class:`~fgraph.nn.LayerRecord` per layer, whose ``adj`` holds the edges ``j -> i`` (field ``i`` used
+        field ``j``) of every instance and whose ``edge_attrs`` hold the layer's edge tensors, ``(E,)`` or
+        ``(E, H)`` per head, in ``adj``'s flat edge order; the first attribute is the edge's weight.
 
-        Nodes are named by field; with the fitted ``encoder`` they carry the instance's decoded ``value``
-        (otherwise its id). Edge ``j -> i`` carries the layer's edge attributes (see :meth:`propagate`).
+        The attributes are the model's: GraphFM records ``coefficient``, ``weight`` (the kept score) and
+        ``alpha`` (per head); Fi-GNN and FIVES record ``weight``. The model's training mode is restored after.
         """
-        was_training = self.training
-        self.eval()
-        try:
-            _, records = self.propagate(batch, record=True)
-        finally:
-            self.train(was_training)
-        names = self.space.names
-        ids = batch.ids.cpu().tolist()
-        if encoder is not None:
-            values = [[encoder.value_of(name, i) for name, i in zip(names, row)] for row in ids]
-        else:
-            values = ids
-        return instance_graphs(records, names, values)
-
-    def interaction_summary(self, batches, attr: str | None = None) -> list[pd.DataFrame]:
-        """Mean edge weight of every field pair over ``batches`` (e.g. a FieldLoader), one frame per layer."""
-        was_training = self.training
-        self.eval()
-        try:
-            return edge_weight_summary(batches, lambda b: self.propagate(b, record=True)[1], self.space.names, attr)
-        finally:
-            self.train(was_training)
+        with self._evaluating():
+            return self.propagate(batch, record=True)[1]
 
 
 def plus_variant(base: type[FieldGraphModel], name: str, label: str) -> type[FieldGraphModel]:
     """Register ``name`` as ``base`` with the readout's deep part on by default: ``deep_layers`` =
     :data:`PLUS_DEEP_LAYERS`, every other option ``base``'s, and ``deep_dropout`` added to its search space.
     The one definition behind GraphFM+, Fi-GNN+ and FIVES+."""
-    from .afm import extends
-
     @extends(base.__init__, deep_layers=PLUS_DEEP_LAYERS)
     def __init__(self, space, **options):
         base.__init__(self, space, **options)

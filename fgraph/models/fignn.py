@@ -7,7 +7,6 @@ from torch import Tensor, nn
 
 from ..data.loader import TabularBatch
 from ..data.space import FeatureSpace
-from ..export.graphs import LayerRecord
 from ..graph.adjacency import DenseAdj
 from ..graph.field_graph import to_dense
 from ..nn.edge_attention import EdgeAttention
@@ -15,6 +14,7 @@ from ..nn.embedding import FieldEmbedding
 from ..nn.field_self_attention import FieldSelfAttention
 from ..nn.gated_field_conv import GatedFieldConv
 from ..nn.readout import FieldReadout
+from ..nn.records import LayerRecord
 from .base import register_model
 from .field_graph_model import FieldGraphModel, plus_variant
 

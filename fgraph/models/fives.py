@@ -3,21 +3,19 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import networkx as nx
 import torch
 from torch import Tensor
 
 from ..data.loader import TabularBatch
 from ..data.space import FeatureSpace
-from ..export.cross_features import adjacency_graphs, derive_interactions
-from ..export.graphs import LayerRecord
 from ..graph.adjacency import DenseAdj
 from ..graph.field_graph import to_dense
 from ..nn.adjacency_propagation import AdjacencyPropagation
 from ..nn.adjacency_tensor import AdjacencyTensor, as_thresholds
 from ..nn.embedding import FieldEmbedding
 from ..nn.readout import FieldReadout
-from .base import OptimConfig, OptimizerSpec, register_model, resolve_optimizer
+from ..nn.records import LayerRecord
+from .base import register_model
 from .field_graph_model import FieldGraphModel, plus_variant
 
 
@@ -31,13 +29,18 @@ class FIVES(FieldGraphModel):
     (Eq. 3) and the loss is their mean (Eq. 4). The weights :math:`\Theta` step on training batches, the
     adjacency parameters :math:`\mathbf{H}` on validation batches (Algorithm 1).
 
+    What it learned is, besides the per-instance :meth:`~fgraph.models.FieldGraphModel.edge_records` of every
+    graph model, one global adjacency per order, read through :meth:`adjacency_weights` (tensors only).
+    :func:`fgraph.explain.fives_interactions` derives the explicit interactive features from it (Section
+    2.5) and :func:`fgraph.explain.fives_graphs` draws it as networkx graphs.
+
     Args:
         space: the encoder's feature space.
         embed_dim: embedding size, also the GNN's hidden size (8 or 16 in the paper).
         orders: :math:`K`, the highest interaction order (2, 3 or 4 in the paper): ``K - 1`` propagation
             layers, ``K - 1`` learned slices of :math:`\mathbf{H}` (:math:`\mathbf{H}^{(0)} = \mathbf{I}`).
         threshold: threshold of the binarisation :math:`\varphi` in Eq. 7 (one, or one per order 2..K); also
-            the default of :meth:`interactions`.
+            the default of :meth:`adjacency_weights`.
         recursive: Eq. 7; False gives the independent adjacencies of the ablation (Section 3.3.1).
         straight_through: gradients pass :math:`\varphi` as the identity.
         self_loops: allow a field to cross itself.
@@ -104,45 +107,43 @@ class FIVES(FieldGraphModel):
     def on_epoch_start(self, epoch: int) -> None:
         self.adjacency.anneal(epoch)
 
-    def configure_optimizers(self, cfg: OptimConfig) -> list[OptimizerSpec]:
+    def configure_optimizers(self) -> list[dict]:
         """:math:`\\Theta` on training batches at ``alpha1``, :math:`\\mathbf{H}` on validation batches at
-        ``alpha2`` (no weight decay on :math:`\\mathbf{H}`)."""
-        opt_cls = resolve_optimizer(cfg.optimizer)
+        ``alpha2`` (no weight decay on :math:`\\mathbf{H}`), both with the trainer's optimiser."""
         searched = {id(p) for p in self.adjacency.parameters()}
         groups = [{**g, "params": [p for p in g["params"] if id(p) not in searched]}
-                  for g in self.parameter_groups(cfg)]
-        groups = [g for g in groups if g["params"]]
-        lr1 = cfg.lr if self.alpha1 is None else self.alpha1
-        return [OptimizerSpec(opt_cls(groups, lr=lr1, **cfg.extra), "train", "weights"),
-                OptimizerSpec(opt_cls(list(self.adjacency.parameters()), lr=self.alpha2, **cfg.extra), "valid",
-                              "adjacency")]
+                  for g in self.parameter_groups()]
+        return [{"name": "weights", "data": "train", "params": [g for g in groups if g["params"]],
+                 "lr": self.alpha1},
+                {"name": "adjacency", "data": "valid", "params": list(self.adjacency.parameters()),
+                 "lr": self.alpha2}]
 
-    # -- explicit interactive features ----------------------------------------------------------------------
+    # -- what the model learned -------------------------------------------------------------------------------
     def _thresholds(self, thresholds) -> list[float]:
         if thresholds is None:
             return list(self.adjacency.thresholds)
         return as_thresholds(thresholds, self.orders - 1)
 
     @torch.no_grad()
-    def interactions(self, thresholds: float | Sequence[float] | None = None) -> list[tuple[tuple[str, ...], float]]:
-        """The interactive features of orders 2..K the learned adjacency suggests (Section 2.5, Figure 2).
+    def adjacency_weights(self, thresholds: float | Sequence[float] | None = None) -> dict[str, Tensor]:
+        r"""The learned adjacency of every order 2..K, without gradients.
 
-        The soft adjacency of Eq. 7 is binarised per order at ``thresholds`` (default: the model's
-        ``threshold``); an edge ``i -> j`` at order ``k`` crosses what field ``i`` carries from order ``k - 1``
-        with the original field ``j``. Returns ``[(field names, score), ...]``, strongest first; the score is
-        the product of the soft entries along the feature's path (see
-        :func:`fgraph.export.cross_features.derive_interactions`).
+        Entry ``[k, i, j]`` of each tensor is the edge :math:`i \to j` of order ``k + 2`` (field :math:`i`
+        crosses what it carries with field :math:`j`; the message :math:`j \to i` in PyG terms). Returns:
+
+        * ``soft``: ``(K - 1, n, n)``, the soft adjacency :math:`\mathbf{A}^{(k)}` of Eq. 7 (no temperature),
+          what interactive features are read from;
+        * ``propagation``: ``(K - 1, n, n)``, the entries the layers propagate with (Eq. 8 at the current
+          temperature);
+        * ``threshold``: ``(K - 1,)`` (float64), the binarisation thresholds per order: ``thresholds``
+          (a number, or one per order) or, by default, the model's ``threshold``.
+
+        Raises:
+            ValueError: ``thresholds`` has not one value per order, or a value outside ``[0, 1)``.
         """
-        return derive_interactions(self.adjacency.soft(), self.space.names, self._thresholds(thresholds))
-
-    @torch.no_grad()
-    def interaction_graph(self, thresholds: float | Sequence[float] | None = None
-                          ) -> tuple[list[nx.DiGraph], nx.MultiDiGraph]:
-        """The learned adjacency as networkx graphs: one ``DiGraph`` per order 2..K and a ``MultiDiGraph`` of
-        all orders. Edge ``i -> j`` carries ``weight`` (soft Eq. 7 entry), ``selected`` (binarised at
-        ``thresholds``) and ``propagation_weight`` (the entry re-scaled at the current temperature)."""
-        return adjacency_graphs(self.adjacency.soft(), self.space.names, self._thresholds(thresholds),
-                                propagation=self.adjacency())
+        soft = torch.stack(self.adjacency.soft())
+        return {"soft": soft, "propagation": torch.stack(self.adjacency()),
+                "threshold": torch.tensor(self._thresholds(thresholds), dtype=torch.float64)}
 
 
 FIVESPlus = plus_variant(FIVES, "fives+", "FIVES")

@@ -8,13 +8,13 @@ from torch import Tensor, nn
 
 from ..data.loader import TabularBatch
 from ..data.space import FeatureSpace
-from ..export.graphs import LayerRecord
 from ..graph.adjacency import DenseAdj
 from ..graph.field_graph import to_dense
 from ..nn.edge_scorer import EdgeScorer
 from ..nn.embedding import FieldEmbedding
 from ..nn.interaction_attention import InteractionAttention
 from ..nn.readout import FieldReadout
+from ..nn.records import LayerRecord
 from ..nn.topk_edges import TopKEdges
 from .base import register_model
 from .field_graph_model import FieldGraphModel, plus_variant
@@ -99,9 +99,10 @@ class GraphFM(FieldGraphModel):
 
     @staticmethod
     def _edge_attrs(conv: InteractionAttention, alpha, weight) -> dict:
-        r"""Edge attributes for export. ``coefficient`` is what multiplies :math:`W(e_i \odot e_j)` in Eq. 12
-        (head mean of :math:`\alpha_{ij} p_{ij}`, or of :math:`\alpha_{ij}` when the scores sit in the
-        logits), the default for data-set summaries; ``weight`` is the kept score :math:`p_{ij}`."""
+        r"""Edge attributes of the layer records (read by :mod:`fgraph.explain`). ``coefficient`` is what
+        multiplies :math:`W(e_i \odot e_j)` in Eq. 12 (head mean of :math:`\alpha_{ij} p_{ij}`, or of
+        :math:`\alpha_{ij}` when the scores sit in the logits), the default for data-set summaries; ``weight``
+        is the kept score :math:`p_{ij}`."""
         coefficient = alpha.mean(-1)
         if weight is None:
             return {"coefficient": coefficient, "alpha": alpha}

@@ -9,8 +9,8 @@ from ..data.loader import TabularBatch
 from ..nn.field_aspect import FieldAspect
 from ..nn.interaction_sampling import InteractionSampling
 from ..nn.mlp import MLP
-from .afm import AttentivePairModel, extends
-from .base import register_model
+from .afm import AttentivePairModel
+from .base import extends, register_model
 
 PAIR_REDUCTIONS = ("concat", "sum")
 

@@ -13,10 +13,11 @@ from .linear import FieldLinear
 from .message_passing import FieldMessagePassing, edge_softmax
 from .mlp import MLP
 from .readout import FieldReadout
+from .records import LayerRecord
 from .topk_edges import TopKEdges, topk_per_target
 
 __all__ = ["FieldEmbedding", "FieldLinear", "FMInteraction", "FieldMessagePassing", "edge_softmax", "EdgeScorer",
-           "TopKEdges", "topk_per_target", "InteractionAttention", "FieldReadout"]
+           "TopKEdges", "topk_per_target", "InteractionAttention", "FieldReadout", "LayerRecord"]
 __all__ += ["EdgeAttention", "FieldSelfAttention", "FieldwiseLinear", "GatedFieldConv"]
 __all__ += ["AdjacencyPropagation", "AdjacencyTensor", "MLP"]
 from .attentive_edge_pooling import AttentiveEdgePooling, pair_products, upper_pairs  # noqa: E402

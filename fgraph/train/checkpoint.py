@@ -13,6 +13,7 @@ import pickle
 import re
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..data.space import FeatureSpace
@@ -25,6 +26,22 @@ REQUIRED_KEYS = {
     "format": int, "model_name": str, "model_hparams": dict, "model_state": dict, "optimizers": list,
     "space": dict, "config": dict, "run_info": dict, "epoch": int, "history": list,
 }
+
+
+def to_plain(obj):
+    """Plain Python data (what ``torch.load(weights_only=True)`` and JSON accept): dicts with string keys,
+    lists for tuples, Python numbers for NumPy scalars, and the text of anything else."""
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return str(obj)
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> None:

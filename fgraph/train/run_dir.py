@@ -2,7 +2,9 @@
 
 A run directory holds what one training writes: ``config.json`` (how the run was asked for),
 ``encoder.json``, ``checkpoint.pt``, ``history.json``, ``log.txt`` and, once the run is scored,
-``metrics.json``. The rules that keep two runs from mixing there:
+``metrics.json``. :class:`RunDirectory` is the one place that knows these names: it reads and writes each
+file (``read_config()``, ``write_checkpoint(state)``, ...) and loads a whole run back in one call
+(:meth:`RunDirectory.load`). The rules that keep two runs from mixing there:
 
 * a directory that already holds any of those files is a run: training into it is refused unless the
   training resumes that run or is asked to overwrite it; overwriting removes the old run's files first
@@ -11,26 +13,60 @@ A run directory holds what one training writes: ``config.json`` (how the run was
   training into the same directory, from another process or the same one, is refused while the lock is
   held. The kernel drops the lock when the process ends, even by SIGKILL, so a crash leaves no stale lock;
 * every file is written to a temporary name, flushed and renamed, so a crash leaves the old file or the new
-  one, never half of one.
+  one, never half of one;
+* what is read back is checked: config.json, the checkpoint and encoder.json must be readable and come from
+  the same run (see :meth:`RunDirectory.load`), or a clear :class:`~fgraph.errors.FgraphError` says which
+  file is wrong.
 """
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError, InputFileNotFoundError, RunDirectoryError
+from ..data.encoder import FieldEncoder
+from ..errors import (CheckpointError, ConfigError, FgraphError, InputFileError, InputFileNotFoundError,
+                      RunDirectoryError)
+from ..models.base import CTRModel, build_model
+from .checkpoint import (check_encoder_fingerprint, check_same_space, load_checkpoint, load_weights,
+                         save_checkpoint, to_plain)
 
 try:  # POSIX; elsewhere an exclusively created lock file stands in (see RunDirectory.acquire)
     import fcntl
 except ImportError:  # pragma: no cover - not on Linux/macOS
     fcntl = None
 
+#: the files of a run directory, by what they hold
+CONFIG_FILE, ENCODER_FILE, CHECKPOINT_FILE = "config.json", "encoder.json", "checkpoint.pt"
+HISTORY_FILE, METRICS_FILE, LOG_FILE = "history.json", "metrics.json", "log.txt"
 #: every file a training writes into its run directory
-RUN_FILES = ("config.json", "encoder.json", "checkpoint.pt", "history.json", "metrics.json", "log.txt")
+RUN_FILES = (CONFIG_FILE, ENCODER_FILE, CHECKPOINT_FILE, HISTORY_FILE, METRICS_FILE, LOG_FILE)
 LOCK_FILE = ".lock"
+#: what config.json names that a resume, and the checkpoint, must agree with
+RUN_KEYS = ("model", "dataset", "min_count", "model_options", "dataset_options")
+#: training options a resume must keep: the saved optimiser state overrides them (lr, weight decays, optimiser
+#: options), they no longer act (seed: the loaders' random state is restored) or they give the saved metrics
+#: another meaning (task, monitor). The other options (epochs, patience, batch sizes, device...) may change.
+RESUME_FIXED_OPTIONS = ("task", "monitor", "optimizer", "optimizer_options", "lr", "weight_decay",
+                        "embedding_weight_decay", "seed")
 
 _FIX = "use --resume (resume=True) to continue it, --overwrite (overwrite=True) to replace it, or another --out"
+
+
+def fixed_option_differences(saved: dict, current: dict) -> list[tuple[str, object, object]]:
+    """``(option, saved value, current value)`` for each of :data:`RESUME_FIXED_OPTIONS` that differs between
+    two :meth:`~fgraph.train.TrainConfig.to_dict` (plain data, e.g. from a checkpoint or ``config.json``)."""
+    out = []
+    for key in RESUME_FIXED_OPTIONS:
+        a, b = to_plain(saved.get(key)), to_plain(current.get(key))
+        if key == "optimizer" and isinstance(a, str) and isinstance(b, str):
+            a_cmp, b_cmp = a.lower(), b.lower()
+        else:
+            a_cmp, b_cmp = a, b
+        if a_cmp != b_cmp:
+            out.append((key, a, b))
+    return out
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -83,6 +119,37 @@ class RunDirectory:
     def existing(self, names=RUN_FILES) -> list[str]:
         """Which of the run files ``names`` are in the directory."""
         return [n for n in names if (self.path / n).exists()]
+
+    # -- the files ------------------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        """``config.json``: how the run was asked for (model, data set, options), written once at its start."""
+        return self.path / CONFIG_FILE
+
+    @property
+    def encoder_path(self) -> Path:
+        """``encoder.json``: the fitted encoder, to score raw data (a copy of the checkpoint's)."""
+        return self.path / ENCODER_FILE
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """``checkpoint.pt``: model, optimisers, encoder and random states after the last completed epoch."""
+        return self.path / CHECKPOINT_FILE
+
+    @property
+    def history_path(self) -> Path:
+        """``history.json``: one record per completed epoch."""
+        return self.path / HISTORY_FILE
+
+    @property
+    def metrics_path(self) -> Path:
+        """``metrics.json``: the scores of the finished run."""
+        return self.path / METRICS_FILE
+
+    @property
+    def log_path(self) -> Path:
+        """``log.txt``: one line per completed epoch."""
+        return self.path / LOG_FILE
 
     # -- the lock -----------------------------------------------------------------------------------------
     def _check_is_directory(self) -> None:
@@ -201,7 +268,7 @@ class RunDirectory:
                               f"overwrite deletes it; give one of them")
         found = self.existing(files)
         if resume:
-            if not (self.path / "checkpoint.pt").is_file():
+            if not self.checkpoint_path.is_file():
                 if found:
                     raise InputFileNotFoundError(
                         f"cannot resume {self.path}: there is no checkpoint (it holds {', '.join(found)}), so "
@@ -237,6 +304,205 @@ class RunDirectory:
                     pass
 
 
+    # -- writing (under the lock) ----------------------------------------------------------------------------
+    def write_config(self, config: dict) -> None:
+        """Write ``config.json`` (plain data: see :func:`~fgraph.train.checkpoint.to_plain`)."""
+        write_json_atomic(self.config_path, config)
+
+    def write_encoder(self, encoder: FieldEncoder) -> None:
+        """Write ``encoder.json`` (the fitted encoder)."""
+        encoder.save(self.encoder_path)
+
+    def write_checkpoint(self, state: dict) -> None:
+        """Write ``checkpoint.pt`` (see :func:`~fgraph.train.checkpoint.save_checkpoint`)."""
+        save_checkpoint(state, self.checkpoint_path)
+
+    def write_history(self, history: list[dict]) -> None:
+        """Write ``history.json``, the records of the completed epochs."""
+        write_json_atomic(self.history_path, history)
+
+    def write_metrics(self, metrics: dict) -> None:
+        """Write ``metrics.json``, the finished run's scores."""
+        write_json_atomic(self.metrics_path, metrics)
+
+    def remove_metrics(self) -> None:
+        """Remove ``metrics.json`` (a resumed run replaces the checkpoint those scores described)."""
+        self.metrics_path.unlink(missing_ok=True)
+
+    def append_log(self, line: str) -> None:
+        """Add an epoch's line to ``log.txt``."""
+        with open(self.log_path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+    def write_log(self, text: str) -> None:
+        """Write ``log.txt`` anew (a resume rewrites it from the checkpoint's history)."""
+        write_text_atomic(self.log_path, text)
+
+    # -- reading --------------------------------------------------------------------------------------------
+    def read_config(self) -> dict:
+        """The run's ``config.json``, checked to hold what fgraph writes there.
+
+        Raises:
+            InputFileNotFoundError: the directory is not a run (no config.json).
+            InputFileError: config.json is not UTF-8, not JSON, or lacks :data:`RUN_KEYS` or ``train``.
+        """
+        path = self.config_path
+        if not path.is_file():
+            raise InputFileNotFoundError(f"{self.path} is not an fgraph run directory (no {CONFIG_FILE})")
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise InputFileError(f"{path} is not UTF-8 text (byte {e.start}): the run directory is damaged") from None
+        except json.JSONDecodeError as e:
+            raise InputFileError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}): the run "
+                                 f"directory is damaged") from None
+        missing = [] if not isinstance(saved, dict) else \
+            [k for k in (*RUN_KEYS, "train") if k not in saved]
+        if not isinstance(saved, dict) or missing or not isinstance(saved["train"], dict):
+            raise InputFileError(f"{path} is not an fgraph run configuration"
+                                 f"{f': it lacks {missing}' if missing else ''}: the run directory is damaged")
+        return saved
+
+    def read_encoder(self) -> FieldEncoder | None:
+        """The encoder of ``encoder.json``, or None if the run has none (the checkpoint holds a copy).
+
+        Raises:
+            InputFileError: encoder.json cannot be read.
+        """
+        path = self.encoder_path
+        if not path.is_file():
+            return None
+        try:
+            return FieldEncoder.load(path)
+        except FgraphError:
+            raise
+        except Exception as e:
+            raise InputFileError(f"{path} cannot be read ({type(e).__name__}: {e}); the run's encoder is also "
+                                 f"in {CHECKPOINT_FILE}: delete {path} and a resume writes it again") from None
+
+    def read_checkpoint(self, map_location="cpu") -> dict:
+        """The checkpoint, read and checked by :func:`~fgraph.train.checkpoint.load_checkpoint`.
+
+        Raises:
+            InputFileNotFoundError: there is none (the training stopped before its first epoch was saved).
+            CheckpointError: it is damaged or not fgraph's.
+        """
+        if not self.checkpoint_path.exists():
+            raise InputFileNotFoundError(f"{self.path} holds no {CHECKPOINT_FILE}: its training stopped before the "
+                                         f"first epoch was saved, so there is nothing to load")
+        return load_checkpoint(self.checkpoint_path, map_location=map_location)
+
+    def read_run(self, config: dict | None = None) -> tuple[dict, FieldEncoder]:
+        """The checkpoint and its encoder, once checked to belong to this run: the checkpoint agrees with
+        ``config`` (default: :meth:`read_config`) on :data:`RUN_KEYS` and :data:`RESUME_FIXED_OPTIONS`, its
+        encoder matches its feature space and fingerprint, and ``encoder.json`` (if there) is that encoder.
+
+        Raises:
+            InputFileNotFoundError, InputFileError, CheckpointError: see :meth:`read_config`,
+                :meth:`read_encoder`, :meth:`read_checkpoint`; CheckpointError also when the files come from
+                different runs or encoders.
+        """
+        config = self.read_config() if config is None else config
+        state = self.read_checkpoint()
+        self._check_run_info(state, config)
+        encoder = self._checkpoint_encoder(state)
+        self._check_stored_encoder(encoder)
+        return state, encoder
+
+    def load(self) -> "LoadedRun":
+        """The trained run in one call: its model with the best weights (the last epoch's if no epoch improved
+        on the validation score), its encoder, config.json and the checkpoint, all checked (see
+        :meth:`read_run`); the model is built on the CPU.
+
+        Raises:
+            InputFileNotFoundError: not a run directory, or one without a checkpoint.
+            InputFileError: a damaged config.json or encoder.json.
+            CheckpointError: a damaged or foreign checkpoint, one that disagrees with config.json or
+                encoder.json, or one holding a model this fgraph cannot build.
+        """
+        config = self.read_config()
+        state, encoder = self.read_run(config)
+        path = self.checkpoint_path
+        try:
+            model = build_model(state["model_name"], encoder.space_, **state["model_hparams"])
+        except (FgraphError, ValueError, TypeError) as e:
+            raise CheckpointError(f"checkpoint {path} holds a {state['model_name']!r} model this fgraph cannot "
+                                  f"build ({e})") from None
+        # Without a validation improvement (every monitored score NaN, say) there are no best weights: the last
+        # epoch's are used.
+        best = state.get("best_model_state")
+        load_weights(model, best if best is not None else state["model_state"], path,
+                     "best weights" if best is not None else "weights")
+        return LoadedRun(self.path, model, encoder, config, state)
+
+    def _check_run_info(self, state: dict, saved: dict) -> None:
+        """Refuse a checkpoint whose run information disagrees with the run's config.json (another run's file)."""
+        path, where = self.checkpoint_path, self.config_path
+        info = state.get("run_info") or {}
+        if state["model_name"] != saved["model"]:
+            raise CheckpointError(f"checkpoint {path} holds a {state['model_name']!r} model, but {where} names "
+                                  f"model {saved['model']!r}: the two files come from different runs")
+        for key in RUN_KEYS:
+            if key not in info:
+                raise CheckpointError(f"checkpoint {path} has no run information {key!r} to match {where}: it was "
+                                      f"not written by fgraph train into this directory")
+            if info[key] != saved[key]:
+                raise CheckpointError(f"checkpoint {path} disagrees with {where} on {key!r}: {info[key]!r} in the "
+                                      f"checkpoint, {saved[key]!r} in {CONFIG_FILE}; the two files come from "
+                                      f"different runs")
+        for key, was, now in fixed_option_differences(saved.get("train", {}), info.get("train", {})):
+            raise CheckpointError(f"checkpoint {path} disagrees with {where} on training option {key!r}: {now!r} "
+                                  f"in the checkpoint, {was!r} in {CONFIG_FILE}; the two files come from different "
+                                  f"runs")
+
+    def _checkpoint_encoder(self, state: dict) -> FieldEncoder:
+        """The encoder stored in a checkpoint, checked against its fingerprint and the model's feature space."""
+        path = self.checkpoint_path
+        if state.get("encoder") is None:
+            raise CheckpointError(f"checkpoint {path} holds no encoder, so its ids cannot be matched to raw data: "
+                                  f"it was written by a Trainer without encoder=")
+        try:
+            encoder = FieldEncoder.from_state_dict(state["encoder"])
+        except Exception as e:   # whatever a damaged state makes the encoder raise
+            raise CheckpointError(f"the encoder stored in checkpoint {path} cannot be read ({e}): the checkpoint "
+                                  f"is damaged") from None
+        check_same_space(state["space"], encoder.space_, what=f"model in checkpoint {path}",
+                         other="the encoder stored with it (the checkpoint is damaged)")
+        check_encoder_fingerprint(state.get("encoder_fingerprint"), encoder.fingerprint(), path,
+                                  "encoder stored with it")
+        return encoder
+
+    def _check_stored_encoder(self, encoder: FieldEncoder) -> None:
+        """Refuse a run whose encoder.json is not the encoder of its checkpoint (a missing one is fine)."""
+        stored = self.read_encoder()
+        if stored is None:
+            return
+        path, stored_path = self.checkpoint_path, self.encoder_path
+        diff = encoder.space_.describe_difference(stored.space_)
+        if diff:
+            raise CheckpointError(f"{stored_path} is not the encoder of checkpoint {path}: {diff}")
+        check_encoder_fingerprint(encoder.fingerprint(), stored.fingerprint(), path, f"run's {stored_path.name}")
+
+
+@dataclass
+class LoadedRun:
+    """A trained run read back by :meth:`RunDirectory.load`.
+
+    Attributes:
+        path: the run directory.
+        model: the model with the run's best weights (on the CPU).
+        encoder: the fitted encoder the model's ids come from.
+        config: the run's ``config.json`` (model, data set, model / data-set / training options).
+        checkpoint: the checkpoint's dict (training options, history, clip range, ...).
+    """
+
+    path: Path
+    model: CTRModel
+    encoder: FieldEncoder
+    config: dict
+    checkpoint: dict
+
+
 def _read_pid(fd: int) -> int | None:
     try:
         text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
@@ -245,4 +511,5 @@ def _read_pid(fd: int) -> int | None:
         return None
 
 
-__all__ = ["RunDirectory", "RUN_FILES", "LOCK_FILE", "write_text_atomic", "write_json_atomic"]
+__all__ = ["RunDirectory", "LoadedRun", "RUN_FILES", "RUN_KEYS", "LOCK_FILE", "RESUME_FIXED_OPTIONS",
+           "fixed_option_differences", "write_text_atomic", "write_json_atomic"]

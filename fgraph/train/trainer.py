@@ -19,16 +19,16 @@ from tqdm.auto import tqdm
 
 from ..data.loader import FieldLoader
 from ..data.space import EncodedData
-from ..models.base import CTRModel, OptimConfig, resolve_optimizer
+from ..models.base import CTRModel
 from ..nn.init import DENSE_INITS, EMBEDDING_INITS, init_dense, init_embeddings
 from .._validate import OptionErrors, as_bool, as_float, as_int, as_mapping, as_str
 from ..errors import CheckpointError, ConfigError, DataError, InputFileNotFoundError, TrainingDivergedError
-from .checkpoint import (check_encoder_fingerprint, check_same_space, check_weights, load_checkpoint,
-                         load_weights, save_checkpoint)
-from .run_dir import RunDirectory, write_json_atomic, write_text_atomic
+from .checkpoint import check_encoder_fingerprint, check_same_space, check_weights, load_weights, to_plain
 from .metrics import GREATER_IS_BETTER, binary_metrics, is_better, regression_metrics
+from .optim import OptimConfig, build_optimizers, resolve_optimizer
 from .protocols import PROTOCOLS
 from .regularizers import FORMS as REGULARIZER_FORMS, Regularizer
+from .run_dir import RESUME_FIXED_OPTIONS, RunDirectory, fixed_option_differences
 
 TASKS = ("binary", "regression")
 #: the values of ``TrainConfig.lr_schedule`` (besides None)
@@ -227,28 +227,6 @@ def _as_open_unit(name, value, *, where=None) -> float:
     return out
 
 
-#: training options a resume must keep: the saved optimiser state overrides them (lr, weight decays, optimiser
-#: options), they no longer act (seed: the loaders' random state is restored) or they give the saved metrics
-#: another meaning (task, monitor). The other options (epochs, patience, batch sizes, device...) may change.
-RESUME_FIXED_OPTIONS = ("task", "monitor", "optimizer", "optimizer_options", "lr", "weight_decay",
-                        "embedding_weight_decay", "seed")
-
-
-def fixed_option_differences(saved: dict, current: dict) -> list[tuple[str, object, object]]:
-    """``(option, saved value, current value)`` for each of :data:`RESUME_FIXED_OPTIONS` that differs between
-    two :meth:`TrainConfig.to_dict` (plain data, e.g. from a checkpoint or ``config.json``)."""
-    out = []
-    for key in RESUME_FIXED_OPTIONS:
-        a, b = _plain(saved.get(key)), _plain(current.get(key))
-        if key == "optimizer" and isinstance(a, str) and isinstance(b, str):
-            a_cmp, b_cmp = a.lower(), b.lower()
-        else:
-            a_cmp, b_cmp = a, b
-        if a_cmp != b_cmp:
-            out.append((key, a, b))
-    return out
-
-
 def check_labels(data: EncodedData, task: str, where: str = "data") -> None:
     """Raise a clear :class:`~fgraph.errors.DataError` if the labels of ``data`` do not fit ``task``: not 0/1
     for a classification run, NaN or infinite for a regression run. The message names the row positions."""
@@ -393,7 +371,7 @@ class Trainer:
         self.saved_epoch: int | None = None   # the epoch of the checkpoint on disk, written or resumed by us
         optim_cfg = OptimConfig(config.optimizer, config.lr, config.weight_decay, config.embedding_weight_decay,
                                 dict(config.optimizer_options))
-        self.optimizers = model.configure_optimizers(optim_cfg)
+        self.optimizers = build_optimizers(model, optim_cfg)
         #: the parameters the training optimisers step, each once: what ``grad_clip`` clips and the penalties cover
         self.trained_parameters: list[torch.nn.Parameter] = []
         seen = set()
@@ -646,8 +624,7 @@ class Trainer:
         line = self._log_line(record, self.best_epoch == record["epoch"])
         tqdm.write(line, file=sys.stdout)
         if self.run_dir is not None:
-            with open(self.run_dir / "log.txt", "a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+            self._run_directory.append_log(line)
 
     def _rewrite_log(self) -> None:
         """Write log.txt anew from :attr:`history`: on a resume it then holds each epoch of the checkpoint once,
@@ -659,7 +636,7 @@ class Trainer:
             if improved:
                 best = record[metric]
             lines.append(self._log_line(record, improved) + "\n")
-        write_text_atomic(self.run_dir / "log.txt", "".join(lines))
+        self._run_directory.write_log("".join(lines))
 
     # -- evaluation ---------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -704,13 +681,13 @@ class Trainer:
     # -- checkpoints --------------------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path | None:
-        return None if self.run_dir is None else self.run_dir / "checkpoint.pt"
+        return None if self._run_directory is None else self._run_directory.checkpoint_path
 
     def state_dict(self) -> dict:
         np_state = np.random.get_state(legacy=False)
         return {
             "model_name": getattr(self.model, "model_name", type(self.model).__name__),
-            "model_hparams": _plain(self.model.hparams),
+            "model_hparams": to_plain(self.model.hparams),
             "model_state": self.model.state_dict(),
             "best_model_state": self.best_state,
             "optimizers": [spec.optimizer.state_dict() for spec in self.optimizers],
@@ -718,8 +695,8 @@ class Trainer:
             "space": self.model.space.to_dict(),
             "encoder": None if self.encoder is None else self.encoder.state_dict(),
             "encoder_fingerprint": None if self.encoder is None else self.encoder.fingerprint(),
-            "config": _plain(self.config.to_dict()),
-            "run_info": _plain(self.run_info),
+            "config": to_plain(self.config.to_dict()),
+            "run_info": to_plain(self.run_info),
             "epoch": self.epoch,
             "best_epoch": self.best_epoch,
             "best_value": self.best_value,
@@ -740,12 +717,12 @@ class Trainer:
     def _write_checkpoint(self) -> None:
         if self.run_dir is None:
             return
-        save_checkpoint(self.state_dict(), self.checkpoint_path)
+        self._run_directory.write_checkpoint(self.state_dict())
         self.saved_epoch = self.epoch
-        write_json_atomic(self.run_dir / "history.json", self.history)
+        self._run_directory.write_history(self.history)
 
     def load_state_dict(self, state: dict, path: str | Path | None = None) -> None:
-        """Continue from ``state`` (a :meth:`state_dict`, e.g. read by :func:`load_checkpoint` from ``path``).
+        """Continue from ``state`` (a :meth:`state_dict`, e.g. read by :func:`~fgraph.train.checkpoint.load_checkpoint` from ``path``).
 
         Raises:
             CheckpointError: the checkpoint holds another model (name, hyperparameters, weights, optimisers),
@@ -762,7 +739,7 @@ class Trainer:
         if state["model_name"] != name:
             raise CheckpointError(f"{where} holds a {state['model_name']!r} model, not the {name!r} model "
                                   f"this Trainer trains")
-        hparams = _plain(self.model.hparams)
+        hparams = to_plain(self.model.hparams)
         # Keys on one side only (a hyperparameter added or removed by another fgraph version) are not compared.
         for key in sorted(set(hparams) & set(state["model_hparams"])):
             if state["model_hparams"][key] != hparams[key]:
@@ -837,10 +814,10 @@ class Trainer:
             raise InputFileNotFoundError(f"cannot resume: no checkpoint in {self.run_dir}")
         # Read onto the CPU: the random states must be CPU tensors whatever the device; the weights and the
         # optimiser states are copied onto the model's device as they load.
-        self.load_state_dict(load_checkpoint(self.checkpoint_path, map_location="cpu"), self.checkpoint_path)
+        self.load_state_dict(self._run_directory.read_checkpoint(map_location="cpu"), self.checkpoint_path)
         self.saved_epoch = self.epoch
         # history.json and log.txt may lag or lead the checkpoint (a crash between the writes): make them agree.
-        write_json_atomic(self.run_dir / "history.json", self.history)
+        self._run_directory.write_history(self.history)
         self._rewrite_log()
 
 
@@ -853,21 +830,6 @@ def _plain_random_state(state: tuple) -> list:
 def _random_state_from_plain(state: list) -> tuple:
     version, internal, gauss = state
     return (version, tuple(internal), gauss)
-
-
-def _plain(obj):
-    """Plain Python data (what ``torch.load(weights_only=True)`` and JSON accept)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    return str(obj)
 
 
 __all__ = ["Trainer", "TrainConfig", "seed_everything", "check_labels", "GREATER_IS_BETTER",
