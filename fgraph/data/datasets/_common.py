@@ -187,19 +187,29 @@ class _FieldCounter(io.RawIOBase):
 
     The separators of each block are counted with numpy, so the check costs no second pass over the file.
     Blank lines are skipped, as pandas skips them. Only the first ``max_rows`` non-blank lines are checked
-    (pandas reads ahead of ``nrows``). The file must not use quoting: :func:`open_table` reads with
-    ``quoting=QUOTE_NONE``, so a separator is always a field boundary, for pandas as for this count.
+    (pandas reads ahead of ``nrows``).
+
+    Without ``quotechar`` (the data sets: :func:`open_table` reads them with ``quoting=QUOTE_NONE``) a
+    separator is always a field boundary, for pandas as for this count. With ``quotechar`` (a user's own CSV,
+    as pandas, R, Excel or Python's ``csv`` write it), separators and newlines between an opening and a
+    closing quote are part of the field: a byte is inside quotes when an odd number of quote bytes precede it
+    in the file, which holds for well-formed CSV (quotes around fields, doubled inside them). A "row" is then
+    a record, which may span several lines; errors name the line it starts on.
     """
 
-    def __init__(self, raw, path: Path, sep: str, expected: int | None = None, max_rows: int | None = None):
+    def __init__(self, raw, path: Path, sep: str, expected: int | None = None, max_rows: int | None = None,
+                 quotechar: str | None = None):
         super().__init__()
         self._raw, self._path, self._sep = raw, path, sep
         self._byte = ord(sep)
+        self._quote = None if quotechar is None else ord(quotechar)
         self.expected, self._max_rows = expected, max_rows
         self._why = "the format's columns" if expected is not None else None
         self._lines = 0                           # lines completed so far (blank ones included)
-        self._rows = 0                            # non-blank lines completed so far
-        self._carry_seps = self._carry_text = 0   # the unfinished line's separators and non-CR/LF bytes
+        self._rows = 0                            # non-blank records completed so far
+        self._carry_seps = self._carry_text = 0   # the unfinished record's separators and non-CR/LF bytes
+        self._quotes = 0                          # quote bytes seen so far (their parity: inside quotes or not)
+        self._record_line = 1                     # the line the unfinished record starts on
 
     def readable(self) -> bool:
         return True
@@ -212,16 +222,34 @@ class _FieldCounter(io.RawIOBase):
         n = self._raw.readinto(buf)
         if n:
             self._block(np.frombuffer(memoryview(buf)[:n], dtype=np.uint8))
-        elif self._carry_text:  # end of file: the last line had no newline (a file cut mid-line, often)
-            self._check(np.array([self._carry_seps]), np.array([self._carry_text]))
-            self._carry_seps = self._carry_text = 0
+        else:
+            if self._quotes % 2:  # end of file inside quotes
+                raise InputFileError(
+                    f"{self._path}: the quoted field of the record starting on line {self._record_line} is never "
+                    f"closed (an unmatched {chr(self._quote)!r}); the file may be truncated, or a field holds a "
+                    f"stray {chr(self._quote)!r} that should be doubled")
+            if self._carry_text:  # end of file: the last line had no newline (a file cut mid-line, often)
+                self._check(np.array([self._carry_seps]), np.array([self._carry_text]),
+                            np.array([self._record_line]))
+                self._carry_seps = self._carry_text = 0
         return n
 
     def _block(self, a: np.ndarray) -> None:
-        ends = np.flatnonzero(a == 10)
+        newlines = np.flatnonzero(a == 10)
+        ends = newlines
         seps = np.flatnonzero(a == self._byte)
+        if self._quote is not None:
+            # Keep the separators and newlines outside quotes: those with an even number of quotes before them.
+            quotes = np.flatnonzero(a == self._quote)
+            if quotes.size or self._quotes % 2:
+                ends = ends[(np.searchsorted(quotes, ends) + self._quotes) % 2 == 0]
+                seps = seps[(np.searchsorted(quotes, seps) + self._quotes) % 2 == 0]
+            self._quotes += int(quotes.size)
         tail = 0
         if ends.size:
+            # The line each record starts on: the first, then one past the line of the previous record's end.
+            end_lines = self._lines + np.searchsorted(newlines, ends) + 1
+            first_lines = np.concatenate(([self._record_line], end_lines[:-1] + 1))
             # Separators before each newline, differenced: the separators of each line. No cumulative sums
             # over the bytes: the work is two comparisons per byte and a search per line.
             before = np.searchsorted(seps, ends)
@@ -231,29 +259,32 @@ class _FieldCounter(io.RawIOBase):
             line_text[ends == starts] = 0
             line_seps[0] += self._carry_seps
             line_text[0] += self._carry_text
-            self._check(line_seps, line_text)
+            self._check(line_seps, line_text, first_lines)
             self._carry_seps = self._carry_text = 0
             tail = int(ends[-1]) + 1
+            self._record_line = int(end_lines[-1]) + 1
+        self._lines += int(newlines.size)
         rest = a[tail:]
         self._carry_seps += int(seps.size - np.searchsorted(seps, tail))
         self._carry_text += int(rest.size - np.count_nonzero(rest == 13))
 
-    def _check(self, line_seps: np.ndarray, line_text: np.ndarray) -> None:
+    def _check(self, line_seps: np.ndarray, line_text: np.ndarray, first_lines: np.ndarray) -> None:
         rows = np.flatnonzero(line_text > 0)
         fields = line_seps[rows] + 1
         if self.expected is None and fields.size:
             self.expected = int(fields[0])
-            self._why = f"as on line {self._lines + int(rows[0]) + 1}"
+            self._why = f"as on line {int(first_lines[rows[0]])}"
         if self._max_rows is not None:
             fields = fields[: max(self._max_rows - self._rows, 0)]
         bad = np.flatnonzero(fields != self.expected)
         if bad.size:
-            line = self._lines + int(rows[bad[0]]) + 1
+            line = int(first_lines[rows[bad[0]]])
+            quoting = "" if self._quote is None else \
+                f", or a field holds the separator or a {chr(self._quote)!r} without being quoted properly"
             raise InputFileError(
                 f"{self._path}: line {line} has {int(fields[bad[0]])} field(s) separated by {self._sep!r}, "
                 f"expected {self.expected} ({self._why}); the file may be truncated (cut mid-line) or not "
-                f"in the expected format")
-        self._lines += len(line_seps)
+                f"in the expected format{quoting}")
         self._rows += len(rows)
 
 
@@ -280,6 +311,7 @@ def file_errors(path: Path, encoding: str = "utf-8", find_bad_cell: Callable[[],
     (``"line 3, column 'I1': ..."``); pandas' own message names neither.
     """
     path = Path(path)
+    shown = "utf-8" if encoding.lower().replace("_", "-") == "utf-8-sig" else encoding  # the BOM is no other text
     try:
         yield
     except FgraphError:
@@ -291,7 +323,7 @@ def file_errors(path: Path, encoding: str = "utf-8", find_bad_cell: Callable[[],
     except UnicodeDecodeError as e:
         found = _bad_text_line(path, encoding)
         where = f"line {found[0]} holds the byte(s) {found[1]!r}" if found else f"byte(s) {e.object[e.start:e.end]!r}"
-        raise InputFileError(f"{path}: not {encoding} text: {where}; convert the file to {encoding}") from None
+        raise InputFileError(f"{path}: not {shown} text: {where}; convert the file to {shown}") from None
     except (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as e:
         raise InputFileError(f"{path}: the compressed file is corrupt or truncated ({e}); re-download it") \
             from None
@@ -306,14 +338,17 @@ def file_errors(path: Path, encoding: str = "utf-8", find_bad_cell: Callable[[],
 
 
 @contextmanager
-def open_table(path, *, sep: str = ",", nrows: int | None = None, **read_csv_kwargs):
+def open_table(path, *, sep: str = ",", nrows: int | None = None, quotechar: str | None = None,
+               **read_csv_kwargs):
     """:func:`pandas.read_csv` of a delimited file (the frame, or a chunk reader with ``chunksize``), with
     every line checked to have the same number of fields and every error naming the file.
 
-    The file is decompressed by its suffix and read without quoting (none of the data sets quotes). Lines
-    are checked against ``names`` when the file has no header (``header=None``), otherwise against the
-    first line. Errors are :class:`InputFileError` naming the file (and the line where known): a zero-byte
-    or corrupt file, a line with another number of fields (e.g. a file cut mid-line), a byte that is not
+    The file is decompressed by its suffix. It is read without quoting (none of the data sets quotes)
+    unless ``quotechar`` is given (``'"'`` for a user's own CSV): fields may then be quoted, holding the
+    separator, newlines and doubled quotes. Lines are checked against ``names`` when the file has no header
+    (``header=None``), otherwise against the first line. Errors are :class:`InputFileError` naming the file
+    (and the line where known): a zero-byte or corrupt file, a header naming a column twice, a line with
+    another number of fields (e.g. a file cut mid-line), a quote that is never closed, a byte that is not
     text in ``encoding``, a cell that does not parse as its dtype.
     """
     path = Path(path)
@@ -323,7 +358,7 @@ def open_table(path, *, sep: str = ",", nrows: int | None = None, **read_csv_kwa
     expected = len(names) if names is not None and no_header else None
     max_rows = None if nrows is None else int(nrows) + (0 if no_header else 1)
     encoding = read_csv_kwargs.pop("encoding", "utf-8")
-    find = lambda: _bad_cell(path, sep, nrows, encoding, read_csv_kwargs, no_header)  # noqa: E731
+    find = lambda: _bad_cell(path, sep, nrows, encoding, read_csv_kwargs, no_header, quotechar)  # noqa: E731
     # Integer columns narrower than int64 are read as int64 and range-checked here: older numpy (< 2) casts
     # an out-of-range cell silently (a Criteo label "300" read as int8 became 44).
     dtype, narrow = read_csv_kwargs.get("dtype"), {}
@@ -333,12 +368,15 @@ def open_table(path, *, sep: str = ",", nrows: int | None = None, **read_csv_kwa
     kwargs = dict(read_csv_kwargs)
     if narrow:
         kwargs["dtype"] = {**dtype, **{c: np.int64 for c in narrow}}
+    quoting = csv.QUOTE_NONE if quotechar is None else csv.QUOTE_MINIMAL
+    if quotechar is not None:
+        kwargs["quotechar"] = quotechar
     with file_errors(path, encoding, find):
         if not no_header:
-            _refuse_duplicate_header(path, sep, encoding)
-        counter = _FieldCounter(_open_binary(path), path, sep, expected, max_rows)
+            _refuse_duplicate_header(path, sep, encoding, quotechar)
+        counter = _FieldCounter(_open_binary(path), path, sep, expected, max_rows, quotechar)
         with io.BufferedReader(counter, buffer_size=1 << 20) as stream:
-            result = pd.read_csv(stream, sep=sep, quoting=csv.QUOTE_NONE, compression=None, nrows=nrows,
+            result = pd.read_csv(stream, sep=sep, quoting=quoting, compression=None, nrows=nrows,
                                  encoding=encoding, **kwargs)
             if narrow:
                 result = _narrow(result, narrow) if isinstance(result, pd.DataFrame) else \
@@ -360,17 +398,31 @@ def _narrow(frame: pd.DataFrame, narrow: dict) -> pd.DataFrame:
     return frame
 
 
-def _refuse_duplicate_header(path: Path, sep: str, encoding: str) -> None:
+def header_names(path: Path, sep: str, encoding: str = "utf-8", quotechar: str | None = None) -> list[str]:
+    """The names on the first non-blank line of ``path`` (quoted names unquoted when ``quotechar`` is given),
+    stripped of surrounding blanks; ``[]`` for a file without a non-blank line."""
+    path = Path(path)
+    if quotechar is None:
+        with _open_binary(path) as fh:
+            first = next((ln for ln in fh if ln.strip(b"\r\n")), b"")
+        return [n.strip() for n in first.rstrip(b"\r\n").decode(encoding).split(sep)] if first else []
+    with _open_binary(path) as fh, io.TextIOWrapper(fh, encoding=encoding, newline="") as text:
+        # csv's own parser, so that a quoted name may hold the separator (or even a newline).
+        rows = csv.reader(text, delimiter=sep, quotechar=quotechar)
+        first = next((r for r in rows if r), [])
+    return [n.strip() for n in first]
+
+
+def _refuse_duplicate_header(path: Path, sep: str, encoding: str, quotechar: str | None = None) -> None:
     """pandas renames a repeated header name (``C1``, ``C1.1``): refuse it instead, naming the columns."""
-    with _open_binary(path) as fh:
-        first = next((ln for ln in fh if ln.strip(b"\r\n")), b"")
-    names = [n.strip() for n in first.rstrip(b"\r\n").decode(encoding).split(sep)]
+    names = header_names(path, sep, encoding, quotechar)
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise InputFileError(f"{path}: the header names the column(s) {dup} more than once; rename the copies")
 
 
-def _bad_cell(path: Path, sep: str, nrows, encoding: str, kwargs: dict, no_header: bool) -> str | None:
+def _bad_cell(path: Path, sep: str, nrows, encoding: str, kwargs: dict, no_header: bool,
+              quotechar: str | None = None) -> str | None:
     """Where the first cell that does not parse as its column's dtype is: ``"line 3, column 'I1': 'abc' is
     not a number (float64)"``. Only called after pandas refused the file, so reading it again is fine."""
     dtype = kwargs.get("dtype")
@@ -380,7 +432,7 @@ def _bad_cell(path: Path, sep: str, nrows, encoding: str, kwargs: dict, no_heade
     start = 0
     try:
         with open_table(path, sep=sep, nrows=nrows, encoding=encoding, dtype=str, chunksize=100_000,
-                        **as_text) as reader:
+                        quotechar=quotechar, **as_text) as reader:
             for chunk in reader:
                 for column in chunk.columns:
                     want = dtype.get(column) if isinstance(dtype, dict) else dtype
