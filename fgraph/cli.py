@@ -7,55 +7,116 @@ import os
 import sys
 from pathlib import Path
 
-from .configfile import read_config_file
+from .configfile import key_values, read_config_file
 from .errors import ConfigError, FgraphError
 
-# Options of `fgraph train`: name -> (type, help). Defaults come from fgraph.api.train / TrainConfig.
+# Options of `fgraph train` that set an argument of fgraph.api.train or a TrainConfig field: name -> (type, help).
+# Each help gets a "(default: ...)" naming where the value comes from when the flag is not given (_default_text).
 TRAIN_FLAGS = {
-    "model": (str, "model name (default: fm); see `fgraph train --list-models`"),
-    "dataset": (str, "data set name (default: synthetic); see `fgraph datasets`"),
-    "data_dir": (str, "directory holding the data sets (default: ../shared/datasets or $FGRAPH_DATA_DIR)"),
-    "epochs": (int, "maximum epochs (default: 20)"),
-    "batch_size": (int, "training batch size (default: 4096)"),
-    "lr": (float, "learning rate (default: 1e-3)"),
+    "model": (str, "model name; see `fgraph train --list-models`"),
+    "dataset": (str, "data set name; see `fgraph datasets`"),
+    "data_dir": (str, "directory holding the data sets"),
+    "epochs": (int, "maximum epochs"),
+    "batch_size": (int, "training batch size"),
+    "lr": (float, "learning rate"),
     "embed_dim": (int, "embedding size, for models that take one"),
-    "seed": (int, "random seed; a CPU run with the same seed repeats exactly (default: 0)"),
-    "out": (str, "run directory (default: runs/<model>-<dataset>-<time>)"),
-    "optimizer": (str, "any torch.optim optimiser, e.g. adam, adagrad (default: adam)"),
-    "weight_decay": (float, "L2 on non-embedding weights (default: 0)"),
-    "embedding_weight_decay": (float, "L2 on the embedding tables (default: 0)"),
-    "patience": (int, "early-stopping patience in epochs (default: 2)"),
+    "seed": (int, "random seed; a CPU run with the same seed repeats exactly"),
+    "out": (str, "run directory"),
+    "optimizer": (str, "any torch.optim optimiser, e.g. adam, adagrad"),
+    "weight_decay": (float, "L2 on non-embedding weights"),
+    "embedding_weight_decay": (float, "L2 on the embedding tables"),
+    "patience": (int, "early-stopping patience in epochs"),
     "monitor": (str, "validation metric for early stopping: auc, logloss or rmse"),
-    "task": (str, "binary (default) or regression (±1 labels, squared loss, RMSE)"),
-    "min_count": (int, "values seen fewer times share the rare id (default: 1)"),
-    "device": (str, "torch device (default: cpu)"),
+    "task": (str, "binary or regression (±1 labels, squared loss, RMSE)"),
+    "min_count": (int, "values seen fewer times share the rare id"),
+    "device": (str, "torch device"),
     "threads": (int, "torch threads"),
-    "grad_clip": (float, "clip the gradient norm to this value (default: none)"),
-    "lr_schedule": (str, "plateau: lr x lr_factor on every epoch without improvement (default: none)"),
-    "lr_factor": (float, "the plateau schedule's factor (default: 0.1)"),
-    "min_lr": (float, "the plateau schedule's floor (default: 1e-6)"),
-    "embedding_regularizer": (float, "lambda of lambda/2 ||W||^2 on the embedding tables, in the loss (default: 0)"),
-    "net_regularizer": (float, "the same on every other weight (default: 0)"),
-    "regularizer_form": (str, "table (the whole tables, default) or rows (the rows a batch looks up)"),
-    "embedding_init": (str, "normal, xavier_uniform or xavier_normal (default: the model's own)"),
-    "embedding_init_std": (float, "std of embedding_init=normal (default: 1e-4)"),
-    "dense_init": (str, "xavier_normal or xavier_uniform for the dense layers (default: the model's own)"),
-    "divergence_factor": (float, "stop when an epoch's loss exceeds this x the first batch's (default: 1000)"),
+    "grad_clip": (float, "clip the gradient norm to this value"),
+    "lr_schedule": (str, "plateau: lr x lr_factor on every epoch without improvement"),
+    "lr_factor": (float, "the plateau schedule's factor"),
+    "min_lr": (float, "the plateau schedule's floor"),
+    "embedding_regularizer": (float, "lambda of lambda/2 ||W||^2 on the embedding tables, in the loss"),
+    "net_regularizer": (float, "the same on every other weight"),
+    "regularizer_form": (str, "table (the whole tables) or rows (the rows a batch looks up)"),
+    "embedding_init": (str, "normal, xavier_uniform or xavier_normal"),
+    "embedding_init_std": (float, "std of embedding_init=normal"),
+    "dense_init": (str, "xavier_normal or xavier_uniform for the dense layers"),
+    "divergence_factor": (float, "stop when an epoch's loss exceeds this x the first batch's"),
 }
+
+#: What a ``None`` default of a TrainConfig field means, for the help text.
+_NONE_MEANS = {
+    "monitor": "auc for --task binary, rmse for regression",
+    "threads": "torch's own",
+    "grad_clip": "none",
+    "lr_schedule": "none (a constant learning rate)",
+    "embedding_init": "the model's own",
+    "dense_init": "the model's own",
+    "divergence_factor": "none",
+}
+
+_DEFAULTS_EPILOG = (
+    "Where a default comes from: an option not given as a flag is read from --config FILE (YAML or JSON, keys "
+    "spelled as the flags, e.g. embed-dim or embed_dim); else from fgraph's shipped configuration for the model "
+    "and data set (fgraph/zoo/MODEL-DATASET.yaml, printed when used; --no-zoo drops it); else from the protocol "
+    "(--protocol, or the one the shipped configuration names); else from the data set's own defaults; else "
+    "from fgraph's. Each flag's \"default:\" lists the layers that can set it, in that order. With --resume, a "
+    "training option not given is the run's own.")
+
+
+def _value_text(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _default_text(name: str) -> str:
+    """Where option ``name`` of ``fgraph train`` takes its value from when the flag is not given, as the help's
+    ``(default: ...)``, read from the layers themselves (the protocols, the data sets' TRAIN_DEFAULTS, the
+    models' signatures, TrainConfig) so that it stays true; tests/test_cli.py checks it against a run."""
+    import dataclasses
+    import inspect
+
+    from .data.datasets import TRAIN_DEFAULTS
+    from .train.protocols import PROTOCOLS
+    from .train.trainer import TrainConfig
+
+    fixed = {"data_dir": "$FGRAPH_DATA_DIR, else shared/datasets beside the repository, else ../shared/datasets",
+             "out": "runs/<model>-<dataset>-<time>"}
+    if name in fixed:
+        return f"(default: {fixed[name]})"
+    if name in ("model", "dataset"):   # fgraph.api.train's defaults (tests/test_cli.py checks them)
+        return f"(default: {dict(model='fm', dataset='synthetic')[name]})"
+    shipped = "the shipped configuration's"
+    if name == "embed_dim":
+        from .models import MODELS
+
+        by_default: dict = {}
+        for key, cls in sorted(MODELS.items()):
+            param = inspect.signature(cls.__init__).parameters.get("embed_dim")
+            if param is not None:
+                by_default.setdefault(param.default, []).append(key)
+        own = "; ".join(f"{_value_text(v)}: {', '.join(models)}" for v, models in sorted(by_default.items()))
+        return f"(default: {shipped}, else the model's own [{own}])"
+    if name == "min_count":
+        return f"(default: {shipped}, else 1)"
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    field = fields[name]
+    chain = [shipped]
+    protocols = [f"{p}: {_value_text(values[name])}" for p, values in sorted(PROTOCOLS.items()) if name in values]
+    if protocols:
+        chain.append(f"the protocol's [{'; '.join(protocols)}]")
+    datasets = [f"{d}: {_value_text(values[name])}" for d, values in sorted(TRAIN_DEFAULTS.items()) if name in values]
+    if datasets:
+        chain.append(f"the data set's [{'; '.join(datasets)}]")
+    final = field.default
+    chain.append(_NONE_MEANS.get(name, "none") if final is None else _value_text(final))
+    return f"(default: {', else '.join(chain)})"
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict:
     """``KEY=VALUE`` pairs; a value is read as JSON when it parses (``3``, ``[8, 4]``, ``true``), else as text."""
-    out = {}
-    for item in items or []:
-        if "=" not in item or not item.split("=", 1)[0].strip():
-            raise ConfigError(f"{flag} takes KEY=VALUE (e.g. {flag} heads=2), got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            out[key.strip().replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip().replace("-", "_")] = value
-    return out
+    return key_values(items, flag)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,20 +125,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     tr = sub.add_parser("train", help="train a model (default: FM on the built-in synthetic set)",
-                        description="Train a model, print its test metrics and write a run directory.")
+                        description="Train a model, print its test metrics and write a run directory.",
+                        epilog=_DEFAULTS_EPILOG)
     for name, (typ, help_) in TRAIN_FLAGS.items():
-        tr.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=help_)
+        tr.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=f"{help_} {_default_text(name)}")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     tr.add_argument("--protocol", default=None, metavar="NAME",
                     help="a named training protocol, e.g. bars (the public benchmark's: lr decay on plateau, "
-                         "clipping, initialisation); it fills the options not given")
+                         "clipping, initialisation); it fills the options not given (default: the shipped "
+                         "configuration's, else none)")
     tr.add_argument("--no-zoo", action="store_true",
-                    help="do not use fgraph's shipped configuration for this model and data set")
+                    help="do not use fgraph's shipped configuration for this model and data set (in a config "
+                         "file: no-zoo: true, or zoo: false)")
     tr.add_argument("--overwrite", action="store_true",
                     help="replace the run already in --out (its files are removed first)")
-    tr.add_argument("--config", metavar="FILE", help="YAML or JSON file of the same options (flags win)")
+    tr.add_argument("--config", metavar="FILE",
+                    help="YAML or JSON file of the same options, keys spelled as the flags (embed-dim or embed_dim; "
+                         "model_options and dataset_options as mappings); flags given here win")
     tr.add_argument("--model-option", action="append", metavar="KEY=VALUE",
-                    help="model hyperparameter (repeatable), e.g. --model-option num_layers=3")
+                    help="model hyperparameter (repeatable), e.g. --model-option heads=2")
     tr.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                     help="data-set builder option (repeatable), e.g. --dataset-option labels=pm1")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -99,10 +165,11 @@ def _train(args) -> int:
     from . import api
     from .models import MODELS
 
-    if args.list_models:
+    # The config file's keys are the flags' names, read as the options they set (fgraph.configfile).
+    options = read_config_file(args.config) if args.config else {}
+    if options.pop("list_models", False) or args.list_models:
         print("\n".join(sorted(MODELS)))
         return 0
-    options = read_config_file(args.config) if args.config else {}
     for name in TRAIN_FLAGS:
         value = getattr(args, name)
         if value is not None:
@@ -111,8 +178,9 @@ def _train(args) -> int:
         options["resume"] = True
     if args.overwrite:
         options["overwrite"] = True
-    if options.get("resume") and "out" not in options:
-        raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
+    if options.get("resume") and options.get("out") is None:
+        raise ConfigError("--resume needs --out RUN_DIR (the run to continue; in a config file, resume: true "
+                          "needs out: RUN_DIR)")
     if args.no_progress:
         options["progress"] = False
     options["model_options"] = {**options.get("model_options", {}), **_key_values(args.model_option, "--model-option")}

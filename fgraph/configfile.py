@@ -2,23 +2,111 @@
 configurations of :mod:`fgraph.zoo`, and what ``fgraph tune`` writes."""
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 
-from ._validate import as_mapping
+from ._validate import as_bool, as_mapping
 from .errors import ConfigError, InputFileError, InputFileNotFoundError
 
-#: Keys of a configuration file besides the training options (TrainConfig's fields).
+#: Keys of a configuration file besides the training options (TrainConfig's fields): the arguments of
+#: :func:`fgraph.api.train`, and ``source`` (how the file was made; it sets nothing).
 RUN_KEYS = frozenset({"model", "dataset", "data_dir", "out", "resume", "overwrite", "embed_dim", "min_count",
-                      "model_options", "dataset_options", "protocol", "source"})
+                      "model_options", "dataset_options", "protocol", "zoo", "source"})
+
+#: Flags of ``fgraph train`` whose name is not the option they set, as config-file keys (underscore spelling).
+#: ``list_models`` is read for the command line only (it lists the models instead of training).
+FLAG_KEYS = frozenset({"no_zoo", "no_progress", "model_option", "dataset_option", "list_models"})
+
+#: Flags that cannot be given in a config file, with the reason.
+REFUSED_KEYS = {"config": "a config file cannot name another config file; merge the two files into one"}
 
 
 def config_keys() -> set[str]:
-    """Every key a configuration file may hold."""
+    """Every key a configuration file may hold (underscore spelling; a dash may replace every underscore)."""
     from .train.trainer import TrainConfig
     import dataclasses
 
-    return set(RUN_KEYS) | {f.name for f in dataclasses.fields(TrainConfig)}
+    return set(RUN_KEYS) | FLAG_KEYS | {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def key_values(items, flag: str, where: str = "") -> dict:
+    """``KEY=VALUE`` pairs (``--model-option heads=2``) as a mapping; a value is read as JSON when it parses
+    (``3``, ``[8, 4]``, ``true``), else as text. Dashes in a key become underscores."""
+    out = {}
+    for item in items or []:
+        if not isinstance(item, str) or "=" not in item or not item.split("=", 1)[0].strip():
+            raise ConfigError(f"{where}{flag} takes KEY=VALUE (e.g. {flag} heads=2), got {item!r}")
+        key, value = item.split("=", 1)
+        key = key.strip().replace("-", "_")
+        if key in out:
+            raise ConfigError(f"{where}{flag} gives {key!r} twice ({out[key]!r} and {value!r}); keep one")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _suggestions(key: str, known: set[str]) -> str:
+    """`` (did you mean 'epochs'?)`` for a close match among ``known``, spelled as ``key`` is (dashes or not)."""
+    spelled = {k.replace("_", "-") if "-" in key else k for k in known}
+    close = difflib.get_close_matches(key, sorted(spelled), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _normalise_keys(data: dict, path, what: str = "option", spelled: dict | None = None) -> dict:
+    """``data`` with every ``-`` of a key replaced by ``_``, refusing a key given in both spellings. ``spelled``,
+    if given, receives each name's spelling in the file."""
+    out, spelled = {}, {} if spelled is None else spelled
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name in out:
+            raise ConfigError(f"config file {path} gives {what} {name!r} twice, as {spelled[name]!r} and {key!r}; "
+                              f"keep one")
+        out[name], spelled[name] = value, key
+    return out
+
+
+def _merge_options(data: dict, mapping_key: str, flag_key: str, path, spelled: dict) -> None:
+    """Fold ``model-option`` (``KEY=VALUE`` text, a list of them, or a mapping) into ``model_options``."""
+    flag = "--" + flag_key.replace("_", "-")
+    where = f"config file {path}: "
+    mapping = as_mapping(mapping_key, data.get(mapping_key), where=f"config file {path}:")
+    mapping = _normalise_keys(mapping, path, f"{mapping_key} entry")
+    if flag_key in data:
+        given = data.pop(flag_key)
+        if isinstance(given, dict):
+            extra = _normalise_keys(as_mapping(flag_key, given, where=f"config file {path}:"), path,
+                                    f"{flag_key} entry")
+        else:
+            extra = key_values([given] if isinstance(given, str) else given if isinstance(given, list) else [given],
+                               flag, where)
+        for key, value in extra.items():
+            if key in mapping and mapping[key] != value:
+                raise ConfigError(f"config file {path} gives {key!r} twice: {mapping[key]!r} "
+                                  f"({spelled.get(mapping_key, mapping_key)}) and {value!r} "
+                                  f"({spelled.get(flag_key, flag_key)}); keep one")
+            mapping[key] = value
+    if mapping or mapping_key in data:
+        data[mapping_key] = mapping
+
+
+def _negated_flag(data: dict, flag_key: str, option: str, path, spelled: dict) -> None:
+    """``no-zoo: true`` as ``zoo: false`` (and ``no-progress`` as ``progress``), checking the two agree."""
+    where = f"config file {path}:"
+    if option in data:
+        data[option] = as_bool(spelled.get(option, option), data[option], where=where)
+    if flag_key not in data:
+        return
+    name = spelled.get(flag_key, flag_key)
+    negated = as_bool(name, data.pop(flag_key), where=where)
+    if not negated:
+        return   # like leaving the flag out
+    if data.get(option, False):
+        raise ConfigError(f"config file {path} gives {name}: true and {spelled.get(option, option)}: true, which "
+                          f"contradict each other; keep one")
+    data[option] = False
 
 
 def _unique_json_object(pairs: list) -> dict:
@@ -51,8 +139,11 @@ def _yaml_loader():
 
 
 def read_config_file(path) -> dict:
-    """The options of a YAML or JSON config file (the names of :func:`fgraph.api.train`'s arguments and
-    :class:`~fgraph.train.TrainConfig`'s fields), with a clear error for every way the file can be wrong.
+    """The options of a YAML or JSON config file, with a clear error for every way the file can be wrong.
+
+    The file's keys are the flags of ``fgraph train`` (``embed-dim`` or ``embed_dim``), the arguments of
+    :func:`fgraph.api.train` and :class:`~fgraph.train.TrainConfig`'s fields; the result holds them under the
+    names of :func:`fgraph.api.train`'s arguments (see :func:`normalise_config`).
 
     A top-level ``source`` entry (how the file was made: by hand, by ``fgraph tune``...) is kept in the
     result under ``"source"`` for the record; it sets no option.
@@ -98,14 +189,37 @@ def read_config_file(path) -> dict:
     bad_keys = [k for k in data if not isinstance(k, str)]
     if bad_keys:
         raise ConfigError(f"config file {path}: option names must be text, got {bad_keys}")
-    data = {k.replace("-", "_"): v for k, v in data.items()}
+    return normalise_config(data, path)
+
+
+def normalise_config(data: dict, path) -> dict:
+    """The options of a config file's mapping under the names of :func:`fgraph.api.train`.
+
+    A key is a flag of ``fgraph train`` with its dashes (``embed-dim``) or with underscores (``embed_dim``),
+    an argument of :func:`fgraph.api.train` or a :class:`~fgraph.train.TrainConfig` field. The flags that
+    are not an option's name map to the option: ``no-zoo: true`` is ``zoo: false``, ``no-progress: true`` is
+    ``progress: false``, ``model-option`` (``KEY=VALUE`` text, a list of them, or a mapping) joins
+    ``model_options`` and ``dataset-option`` joins ``dataset_options``. ``list_models`` is kept for the
+    command line. Unknown keys are refused, naming the key, the file and the closest known names.
+    """
+    for key in data:
+        why = REFUSED_KEYS.get(key.replace("-", "_"))
+        if why:
+            raise ConfigError(f"config file {path}: option {key!r} cannot be given in a config file: {why}")
     known = config_keys()
-    unknown = sorted(set(data) - known)
+    unknown = [k for k in data if k.replace("-", "_") not in known]
     if unknown:
-        raise ConfigError(f"config file {path} has unknown option(s) {unknown}; known: {sorted(known)}")
-    for key in ("model_options", "dataset_options"):
+        hints = "; ".join(f"{k!r}{_suggestions(k, known)}" for k in unknown)
+        raise ConfigError(f"config file {path} has unknown option(s) {unknown}: {hints}. A config file takes the "
+                          f"flags of `fgraph train --help` (spelled embed-dim or embed_dim), the fields of "
+                          f"TrainConfig, model_options and dataset_options")
+    spelled: dict = {}
+    data = _normalise_keys(data, path, spelled=spelled)
+    _merge_options(data, "model_options", "model_option", path, spelled)
+    _merge_options(data, "dataset_options", "dataset_option", path, spelled)
+    _negated_flag(data, "no_zoo", "zoo", path, spelled)
+    _negated_flag(data, "no_progress", "progress", path, spelled)
+    for key in ("resume", "overwrite", "list_models"):
         if key in data:
-            data[key] = as_mapping(key, data[key], where=f"config file {path}:")
+            data[key] = as_bool(spelled[key], data[key], where=f"config file {path}:")
     return data
-
-

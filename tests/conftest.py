@@ -27,3 +27,8 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_configure(config):
+    # tests/test_docs.py: select the code blocks of README.md and docs/ with -m docs, leave them out with -m "not docs"
+    config.addinivalue_line("markers", "docs: a code block of README.md or docs/ (tests/test_docs.py)")

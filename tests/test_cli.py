@@ -97,3 +97,124 @@ def test_every_registered_model_trains_from_the_command_line(model, tmp_path, ca
     metrics = json.loads((tmp_path / model / "metrics.json").read_text())
     assert 0.0 <= metrics["test"]["auc"] <= 1.0
     assert "test auc" in capsys.readouterr().out
+
+
+# -- `fgraph train --help` states the defaults a run uses ------------------------------------------------------
+
+def _help_entries(capsys) -> dict[str, str]:
+    """``{"--epochs": "maximum epochs (default: ...)"}``, read from the printed `fgraph train --help`."""
+    import re
+
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out.split("\noptions:\n", 1)[1].split("\n\n", 1)[0]
+    entries = {}
+    for chunk in re.split(r"\n(?=  -)", "\n" + text):
+        words = " ".join(chunk.split())
+        if words:
+            flag = words.split()[0].rstrip(",")
+            entries[flag] = words
+    return entries
+
+
+def _stated_default(help_text: str) -> dict:
+    """The layers of a help's ``(default: A, else B [bars: 100], else 20)``: ``{"bars": "100", ...,
+    "final": "20"}``."""
+    import re
+
+    match = re.search(r"\(default: (.*)\)$", help_text)
+    assert match, f"no '(default: ...)' at the end of: {help_text}"
+    layers = match.group(1).split(", else ")
+    stated = {"final": re.sub(r"\s*\[[^\]]*\]", "", layers[-1])}
+    for layer in layers:
+        for inner in re.findall(r"\[([^\]]*)\]", layer):
+            for item in inner.split("; "):
+                key, _, value = item.partition(": ")
+                stated[key] = value
+    return stated
+
+
+def _as_value(text: str):
+    """A stated default as the value it means."""
+    if text in ("none", "the model's own", "torch's own") or text.startswith("none ("):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+class _Stop(Exception):
+    pass
+
+
+def _what_a_run_uses(argv, tmp_path, monkeypatch) -> tuple[dict, object, object]:
+    """The config.json and the model of `fgraph train ARGV`, stopped when the Trainer would start."""
+    seen = {}
+
+    def no_training(model, config, **kwargs):
+        seen["model"] = model
+        raise _Stop
+
+    tmp_path.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(fg, "Trainer", no_training)
+    with pytest.raises(_Stop):
+        main(["train", *argv])
+    runs = [p for p in (tmp_path / "runs").iterdir()]
+    assert len(runs) == 1
+    return json.loads((runs[0] / "config.json").read_text()), seen["model"], runs[0]
+
+
+def test_the_help_states_the_defaults_a_run_uses(tmp_path, monkeypatch, capsys):
+    from fgraph.cli import TRAIN_FLAGS
+
+    entries = _help_entries(capsys)
+    runs = {"plain": _what_a_run_uses([], tmp_path / "plain", monkeypatch),
+            "bars": _what_a_run_uses(["--protocol", "bars"], tmp_path / "bars", monkeypatch),
+            "regression": _what_a_run_uses(["--task", "regression"], tmp_path / "regression", monkeypatch)}
+    saved, model, run_dir = runs["plain"]
+    assert saved["model"] == _as_value(_stated_default(entries["--model"])["final"]) == "fm"
+    assert saved["dataset"] == _as_value(_stated_default(entries["--dataset"])["final"]) == "synthetic"
+    assert saved["zoo"] is None    # no shipped fm-synthetic configuration: the layers below it decide
+    assert saved["min_count"] == _as_value(_stated_default(entries["--min-count"])["final"])
+    assert run_dir.parent.name == "runs" and run_dir.name.startswith("fm-synthetic-")
+    assert _stated_default(entries["--out"])["final"] == "runs/<model>-<dataset>-<time>"
+    assert model.embedding.dim == _as_value(
+        next(k for k, v in _stated_default(entries["--embed-dim"]).items() if "fm" in v.split(", ")))
+    checked = 0
+    for name in TRAIN_FLAGS:
+        if name not in saved["train"]:
+            continue
+        stated = _stated_default(entries["--" + name.replace("_", "-")])
+        plain = stated.get("synthetic", stated["final"])
+        if name == "monitor":
+            assert plain == "auc for --task binary, rmse for regression"
+            assert runs["plain"][0]["train"]["monitor"] == "auc"
+            assert runs["regression"][0]["train"]["monitor"] == "rmse"
+        else:
+            assert runs["plain"][0]["train"][name] == pytest.approx(_as_value(plain)), name
+        assert runs["bars"][0]["train"][name] == pytest.approx(_as_value(stated.get("bars", plain))), name
+        checked += 1
+    assert checked >= 20
+
+
+def test_the_help_states_every_models_own_embed_dim(capsys):
+    import inspect
+
+    from fgraph.data import FieldEncoder
+    from fgraph.data.datasets import synthetic
+    from fgraph.models import MODELS, build_model
+
+    stated = _stated_default(_help_entries(capsys)["--embed-dim"])
+    by_model = {m: int(v) for v, models in ((k, v) for k, v in stated.items() if k != "final")
+                for m in models.split(", ")}
+    data = synthetic(n_samples=200, n_fields=4, cardinality=3, pairs=((0, 1),), triple=None)
+    space = FieldEncoder(data.schema).fit(data.train).space_
+    takes_one = {m for m, cls in MODELS.items() if "embed_dim" in inspect.signature(cls.__init__).parameters}
+    assert set(by_model) == takes_one
+    for name in sorted(takes_one):
+        assert build_model(name, space).embedding.dim == by_model[name], name
