@@ -50,6 +50,11 @@ class GraphFM(FieldGraphModel):
         deep_layers, deep_dropout, deep_batch_norm: the readout's deep part (the authors' code's optional
             MLP on the concatenated embeddings, added to the logit; see :class:`~fgraph.nn.FieldReadout`).
             None or empty: off (the paper's model). ``graphfm+`` has it on.
+        state_norm: LayerNorm on every layer's output states (shared by the graph heads; see
+            :class:`~fgraph.models.field_graph_model.FieldGraphModel`). On by default: every GraphFM message is
+            a product of two states, so without it the protocol's N(0, 1e-4) embeddings give messages ~1e-8
+            and a constant output (test AUC 0.5000 on Frappe under ``--protocol bars``). False: the paper's
+            layer as written.
     """
 
     #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel)
@@ -68,7 +73,7 @@ class GraphFM(FieldGraphModel):
                  scorer_hidden: int = 16, negative_slope: float = 0.2, residual: bool = False,
                  layer_norm: bool = False, dropout: float = 0.0, self_loops: bool = True, readout: str = "mean",
                  readout_per_layer: bool = False, deep_layers: Sequence[int] | None = None, deep_dropout: float = 0.0,
-                 deep_batch_norm: bool = False):
+                 deep_batch_norm: bool = False, state_norm: bool = True):
         super().__init__(space)
         n = space.num_fields
         if neighbours is None:
@@ -92,6 +97,7 @@ class GraphFM(FieldGraphModel):
             self.convs.append(conv)
             d = conv.out_dim
             dims.append(d)
+        self._init_state_norm(state_norm, dims)
         layers = None if predict_layer is None else [predict_layer]
         self.readout = FieldReadout(n, dims, pooling=readout, per_layer=readout_per_layer, layers=layers,
                                     embed_dim=embed_dim, deep_layers=deep_layers, deep_dropout=deep_dropout,
@@ -126,6 +132,7 @@ class GraphFM(FieldGraphModel):
                 records.append(LayerRecord(adj, self._edge_attrs(conv, alpha, weight)))
             else:
                 x = conv(x, adj, weight)
+            x = self.normalise_state(k, x)
             states.append(to_dense(x, n))
         return states, records
 
