@@ -1,4 +1,4 @@
-"""The ``fgraph`` command: ``train``, ``evaluate``, ``tune`` and ``datasets``."""
+"""The ``fgraph`` command: ``train``, ``evaluate``, ``predict``, ``explain``, ``tune`` and ``datasets``."""
 from __future__ import annotations
 
 import argparse
@@ -14,7 +14,7 @@ from .errors import ConfigError, FgraphError
 # Each help gets a "(default: ...)" naming where the value comes from when the flag is not given (_default_text).
 TRAIN_FLAGS = {
     "model": (str, "model name; see `fgraph train --list-models`"),
-    "dataset": (str, "data set name; see `fgraph datasets`"),
+    "dataset": (str, "data set name; see `fgraph datasets` (or --data FILE: your own file)"),
     "data_dir": (str, "directory holding the data sets"),
     "epochs": (int, "maximum epochs"),
     "batch_size": (int, "training batch size"),
@@ -121,7 +121,8 @@ def _key_values(items: list[str] | None, flag: str) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fgraph", description="Feature-interaction models on field graphs: train, evaluate, tune, list data sets.")
+        prog="fgraph", description="Feature-interaction models on field graphs: train (on a built-in data set or your own "
+                                   "CSV / Parquet file), evaluate, predict, explain, tune, list data sets.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     tr = sub.add_parser("train", help="train a model (default: FM on the built-in synthetic set)",
@@ -148,16 +149,23 @@ def build_parser() -> argparse.ArgumentParser:
                     help="data-set builder option (repeatable), e.g. --dataset-option labels=pm1")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.add_argument("--list-models", action="store_true", help="list the model names and exit")
+    _add_data_flags(tr)
 
-    ev = sub.add_parser("evaluate", help="score a saved run on a split",
-                        description="Score the best weights of a run directory on a split of its data set.")
-    ev.add_argument("run_dir", help="a directory written by `fgraph train`")
-    ev.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    ev = sub.add_parser("evaluate", help="score a saved run on a split, or on a labelled file",
+                        description="Score the best weights of a run directory on a split of its data set (a run "
+                                    "on files reads them again and cuts the same split), or on a labelled file "
+                                    "(--data). A run written from Python by a Trainer knows no data: give --data.")
+    ev.add_argument("run_dir", help="a directory written by `fgraph train` (or by a Trainer with run_dir=)")
+    ev.add_argument("--split", default=None, choices=["train", "valid", "test"], help="the split (default: test)")
+    ev.add_argument("--data", default=None, metavar="FILE",
+                    help="score this CSV or Parquet file instead (the run's field columns and its label)")
     ev.add_argument("--data-dir", default=None, help="where the data sets are, if not where training found them")
 
     ds = sub.add_parser("datasets", help="list the data-set builders and whether their files are found")
     ds.add_argument("--data-dir", default=None)
     _add_tune_parser(sub)
+    _add_predict_parser(sub)
+    _add_explain_parser(sub)
     return parser
 
 
@@ -174,6 +182,7 @@ def _train(args) -> int:
         value = getattr(args, name)
         if value is not None:
             options[name] = value
+    _data_options(args, options)
     if args.resume:
         options["resume"] = True
     if args.overwrite:
@@ -192,7 +201,7 @@ def _train(args) -> int:
     if args.no_zoo:
         options["zoo"] = False
     shipped = api.zoo_config_path(options.get("model", "fm"), options.get("dataset", "synthetic")) \
-        if options.get("zoo", True) else None
+        if options.get("zoo", True) and options.get("data") is None else None
     if shipped is not None:
         print(f"configuration: {shipped} (fgraph's shipped configuration; flags override it, --no-zoo drops it)")
     run = api.train(**options)
@@ -205,8 +214,9 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from . import api
 
-    metrics = api.evaluate(args.run_dir, split=args.split, data_dir=args.data_dir)
-    print(f"{args.split} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    metrics = api.evaluate(args.run_dir, split=args.split, data_dir=args.data_dir, data=args.data)
+    what = args.data if args.data is not None else (args.split or "test")
+    print(f"{what} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return 0
 
 
@@ -287,13 +297,123 @@ def _tune(args) -> int:
     return 0
 
 
+# -- a user's own files: `fgraph train --data`, `fgraph predict`, `fgraph evaluate --data`, `fgraph explain` --------
+
+#: Flags of `fgraph train` for a run on the user's own files: name -> (metavar, help).
+DATA_FLAGS = {
+    "data": ("FILE", "train on your own CSV or Parquet file instead of a built-in data set (not with --dataset); "
+                     "the schema is inferred (printed, and saved as schema.yaml in the run directory) unless "
+                     "--schema gives it. fgraph's shipped configurations (fgraph/zoo) are for the built-in data "
+                     "sets and do not apply to files: options not given come from --config, the protocol, else "
+                     "the model's and fgraph's defaults"),
+    "valid": ("FILE", "validation file, with the training file's columns (default: a seeded random split of "
+                      "--data, printed with its fractions and seed)"),
+    "test": ("FILE", "test file (default: a seeded random split of --data)"),
+    "label": ("COLUMN", "the label column of --data (or named by the schema file)"),
+    "schema": ("FILE", "schema file (YAML), full or partial, for --data: the fields' kinds and treatments "
+                       "(default: inferred); a run's schema.yaml is one"),
+    "positive": ("VALUE", "the label value that is the positive class, for text or two-number labels (default: "
+                          "1 for 0/1 labels, True, else the later value in sorted order)"),
+    "fractions": ("TRAIN,VALID,TEST", "fractions of the random split of --data (default: 0.8,0.1,0.1; seeded by "
+                                      "--seed)"),
+}
+
+
+def _add_data_flags(tr) -> None:
+    for name, (metavar, help_) in DATA_FLAGS.items():
+        tr.add_argument("--" + name, default=None, metavar=metavar, help=help_)
+
+
+def _data_options(args, options: dict) -> None:
+    """The file flags of `fgraph train` given, into ``options`` (fgraph.api.train's arguments)."""
+    for name in DATA_FLAGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            options[name] = value
+
+
+def _add_predict_parser(sub) -> None:
+    pr = sub.add_parser(
+        "predict", help="predict every row of a CSV or Parquet file with a trained run",
+        description="Write one prediction per row of INPUT, in the rows' order: the probability of the positive "
+                    "class (column 'probability') for a binary run, the predicted value (column 'prediction', "
+                    "clipped to the training labels' range as in evaluation) for a regression run. INPUT needs the "
+                    "run's field columns; its label column may be absent; values not seen in training get the "
+                    "encoder's unknown id, as in training.")
+    pr.add_argument("run_dir", help="a run directory (of `fgraph train`, or of a Trainer with run_dir= in Python)")
+    pr.add_argument("input", metavar="INPUT", help="the rows to predict: a CSV or Parquet file")
+    pr.add_argument("--out", required=True, metavar="FILE",
+                    help="the predictions file: .csv, .tsv, .parquet or .pq (an existing file is refused unless "
+                         "--overwrite)")
+    pr.add_argument("--keep", default=None, metavar="COLUMNS",
+                    help="comma-separated columns of INPUT copied into the output, before the prediction, e.g. "
+                         "--keep id,user")
+    pr.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    pr.add_argument("--batch-size", type=int, default=None, help="rows per batch (default: the run's)")
+
+
+def _predict(args) -> int:
+    from . import api
+
+    result = api.predict_file(args.run_dir, args.input, args.out, keep=args.keep, overwrite=args.overwrite,
+                              batch_size=args.batch_size)
+    print(f"wrote {result['rows']:,} predictions ({result['column']}) to {result['out']}")
+    return 0
+
+
+def _add_explain_parser(sub) -> None:
+    ex = sub.add_parser(
+        "explain", help="write what a trained run learned: interaction graphs, pair weights",
+        description="Explain a trained run: per-row interaction graphs (--level instance, the rows of --rows) or "
+                    "a summary over a data set (--level dataset), written into --out. Without --data, the rows "
+                    "are the run's validation split (of its built-in data set, or of its files).")
+    ex.add_argument("run_dir", help="a run directory (of `fgraph train`, or of a Trainer with run_dir= in Python)")
+    ex.add_argument("--rows", default=None, metavar="I,J",
+                    help="row positions (0-based, comma-separated) to explain one by one, e.g. --rows 0,5")
+    ex.add_argument("--data", default=None, metavar="FILE",
+                    help="a CSV or Parquet file of rows with the run's field columns (default: the run's "
+                         "validation split)")
+    ex.add_argument("--level", default=None, choices=["instance", "dataset"],
+                    help="instance: one graph per row of --rows; dataset: a summary over the rows")
+    ex.add_argument("--out", required=True, metavar="DIR",
+                    help="the folder to write the explanations into: new or empty, or a previous explanation with "
+                         "--overwrite")
+    ex.add_argument("--layer", type=int, default=None, help="one layer only (default: all)")
+    ex.add_argument("--attr", default=None, metavar="NAME",
+                    help="the edge attribute the heat maps show (default: each layer's first)")
+    ex.add_argument("--formats", default="graphml,json", metavar="LIST",
+                    help="graph file formats, comma-separated: graphml, json (default: graphml,json)")
+    ex.add_argument("--no-heatmaps", action="store_true", help="write no heat maps (they need matplotlib)")
+    ex.add_argument("--overwrite", action="store_true", help="replace a previous explanation in --out")
+
+
+def _explain(args) -> int:
+    from . import api
+
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    result = api.explain(args.run_dir, args.out, rows=args.rows, data=args.data, level=args.level,
+                         layer=args.layer, attr=args.attr, formats=formats, heatmaps=not args.no_heatmaps,
+                         overwrite=args.overwrite)
+    print(f"explanations of {args.run_dir} written to {args.out}")
+    for key, value in (result or {}).items():
+        if isinstance(value, (list, tuple)):
+            if not value:
+                continue
+            shown = ", ".join(str(v) for v in value[:6]) + (f" ... ({len(value)} files)" if len(value) > 6 else "")
+            print(f"  {key}: {shown}")
+        else:
+            print(f"  {key}: {value}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    handler = {"train": _train, "evaluate": _evaluate, "datasets": _datasets, "tune": _tune}[args.command]
+    handler = {"train": _train, "evaluate": _evaluate, "datasets": _datasets, "tune": _tune, "predict": _predict,
+               "explain": _explain}[args.command]
     try:
         return handler(args)
     except FgraphError as e:

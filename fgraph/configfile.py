@@ -12,7 +12,9 @@ from .errors import ConfigError, InputFileError, InputFileNotFoundError
 #: Keys of a configuration file besides the training options (TrainConfig's fields): the arguments of
 #: :func:`fgraph.api.train`, and ``source`` (how the file was made; it sets nothing).
 RUN_KEYS = frozenset({"model", "dataset", "data_dir", "out", "resume", "overwrite", "embed_dim", "min_count",
-                      "model_options", "dataset_options", "protocol", "zoo", "source"})
+                      "model_options", "dataset_options", "protocol", "zoo", "source",
+                      # a run on the user's own files (fgraph train --data)
+                      "data", "valid", "test", "label", "schema", "positive", "fractions"})
 
 #: Flags of ``fgraph train`` whose name is not the option they set, as config-file keys (underscore spelling).
 #: ``list_models`` is read for the command line only (it lists the models instead of training).

@@ -206,7 +206,9 @@ def test_a_full_disk_keeps_the_previous_checkpoint(encoded, tmp_path, monkeypatc
         trainer(enc, out, epochs=3).fit(train, valid)
     monkeypatch.setattr(ckpt.torch, "save", real_save)
     assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "history.json", "log.txt"]
+    # The run files a Trainer writes at its start (config.json, encoder.json, schema.yaml), then epoch 1's.
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "encoder.json", "history.json",
+                                                     "log.txt", "schema.yaml"]
 
 
 class Interrupting(CTRModel):
@@ -282,7 +284,8 @@ def test_a_bare_trainer_refuses_a_run_directory_unless_resuming_or_overwriting(e
     out = tmp_path / "run"
     trainer(enc, out).fit(train, valid)
     before = snapshot(out)
-    with pytest.raises(RunDirectoryError, match=rf"{out} already holds a run \(checkpoint.pt, history.json"):
+    with pytest.raises(RunDirectoryError, match=rf"{out} already holds a run \(config.json, encoder.json, "
+                                                r"checkpoint.pt, history.json"):
         trainer(enc, out).fit(train, valid)
     assert snapshot(out) == before
     t = trainer(enc, out, epochs=2).fit(train, valid, overwrite=True)

@@ -21,7 +21,8 @@ def run(tmp_path_factory):
 
 def test_the_file_paths_are_the_run_files(tmp_path):
     d = RunDirectory(tmp_path / "r")
-    paths = [d.config_path, d.encoder_path, d.checkpoint_path, d.history_path, d.metrics_path, d.log_path]
+    paths = [d.config_path, d.encoder_path, d.checkpoint_path, d.history_path, d.metrics_path, d.log_path,
+             d.schema_path]
     assert [p.name for p in paths] == list(RUN_FILES) and all(p.parent == d.path for p in paths)
 
 

@@ -1,8 +1,8 @@
 """Run directories: one run per directory, one writer at a time, no file written by halves.
 
 A run directory holds what one training writes: ``config.json`` (how the run was asked for),
-``encoder.json``, ``checkpoint.pt``, ``history.json``, ``log.txt`` and, once the run is scored,
-``metrics.json``. :class:`RunDirectory` is the one place that knows these names: it reads and writes each
+``encoder.json``, ``checkpoint.pt``, ``history.json``, ``log.txt``, ``schema.yaml`` (for a run on a user's
+files: the schema it used) and, once the run is scored, ``metrics.json``. :class:`RunDirectory` is the one place that knows these names: it reads and writes each
 file (``read_config()``, ``write_checkpoint(state)``, ...) and loads a whole run back in one call
 (:meth:`RunDirectory.load`). The rules that keep two runs from mixing there:
 
@@ -40,8 +40,9 @@ except ImportError:  # pragma: no cover - not on Linux/macOS
 #: the files of a run directory, by what they hold
 CONFIG_FILE, ENCODER_FILE, CHECKPOINT_FILE = "config.json", "encoder.json", "checkpoint.pt"
 HISTORY_FILE, METRICS_FILE, LOG_FILE = "history.json", "metrics.json", "log.txt"
+SCHEMA_FILE = "schema.yaml"
 #: every file a training writes into its run directory
-RUN_FILES = (CONFIG_FILE, ENCODER_FILE, CHECKPOINT_FILE, HISTORY_FILE, METRICS_FILE, LOG_FILE)
+RUN_FILES = (CONFIG_FILE, ENCODER_FILE, CHECKPOINT_FILE, HISTORY_FILE, METRICS_FILE, LOG_FILE, SCHEMA_FILE)
 LOCK_FILE = ".lock"
 #: what config.json names that a resume, and the checkpoint, must agree with
 RUN_KEYS = ("model", "dataset", "min_count", "model_options", "dataset_options")
@@ -150,6 +151,12 @@ class RunDirectory:
     def log_path(self) -> Path:
         """``log.txt``: one line per completed epoch."""
         return self.path / LOG_FILE
+
+    @property
+    def schema_path(self) -> Path:
+        """``schema.yaml``: the schema of a run on a user's files (what ``fgraph train --data`` inferred or was
+        given), in the schema file format (:func:`fgraph.data.files.load_schema` reads it)."""
+        return self.path / SCHEMA_FILE
 
     # -- the lock -----------------------------------------------------------------------------------------
     def _check_is_directory(self) -> None:
@@ -312,6 +319,12 @@ class RunDirectory:
     def write_encoder(self, encoder: FieldEncoder) -> None:
         """Write ``encoder.json`` (the fitted encoder)."""
         encoder.save(self.encoder_path)
+
+    def write_schema(self, schema) -> None:
+        """Write ``schema.yaml`` (a :class:`~fgraph.data.Schema`, in full)."""
+        from ..data.files import save_schema
+
+        save_schema(schema, self.schema_path)
 
     def write_checkpoint(self, state: dict) -> None:
         """Write ``checkpoint.pt`` (see :func:`~fgraph.train.checkpoint.save_checkpoint`)."""
@@ -511,5 +524,5 @@ def _read_pid(fd: int) -> int | None:
         return None
 
 
-__all__ = ["RunDirectory", "LoadedRun", "RUN_FILES", "RUN_KEYS", "LOCK_FILE", "RESUME_FIXED_OPTIONS",
+__all__ = ["RunDirectory", "LoadedRun", "RUN_FILES", "SCHEMA_FILE", "RUN_KEYS", "LOCK_FILE", "RESUME_FIXED_OPTIONS",
            "fixed_option_differences", "write_text_atomic", "write_json_atomic"]

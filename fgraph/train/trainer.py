@@ -316,7 +316,10 @@ class Trainer:
       :class:`~fgraph.errors.TrainingDivergedError`; the checkpoint of the last completed epoch is kept;
     * with ``run_dir``, a checkpoint after every epoch (model, optimisers, encoder and its fingerprint, config,
       the random states of torch, NumPy, Python and both batch streams) and ``resume=True`` to continue from
-      it exactly, as if the run had not stopped.
+      it exactly, as if the run had not stopped. A directory the Trainer claims itself (a path, not a locked
+      :class:`~fgraph.train.run_dir.RunDirectory`) also gets ``config.json``, ``encoder.json`` and
+      ``schema.yaml`` when :meth:`fit` starts, so that ``fgraph evaluate --data``, ``fgraph predict`` and
+      ``fgraph explain`` read it like a run of ``fgraph train``.
 
     The run directory is locked while :meth:`fit` writes it, and :meth:`fit` refuses a directory that already
     holds a run (any of :data:`~fgraph.train.run_dir.RUN_FILES`) unless it resumes it (``resume=True``) or
@@ -508,7 +511,34 @@ class Trainer:
                 run.prepare(resume=resume, overwrite=overwrite)
                 if overwrite:
                     run.clear()
+                self._write_run_files(run)
             yield
+
+    def _write_run_files(self, run: RunDirectory) -> None:
+        """What makes a directory this Trainer owns (a run started from Python) a complete run, one that
+        :meth:`RunDirectory.load` (so ``fgraph evaluate``, ``predict`` and ``explain``) reads back:
+        ``config.json`` (the model's name and hyperparameters, the training options; no data set, since the
+        Trainer is given encoded data), and with an encoder ``encoder.json`` and ``schema.yaml``. Files a run
+        being resumed already has are kept as they are. :attr:`run_info` gets the same entries, so that the
+        checkpoints agree with config.json."""
+        info = {"model": getattr(self.model, "model_name", type(self.model).__name__), "dataset": None,
+                "data": None, "data_dir": None,
+                "min_count": None if self.encoder is None else getattr(self.encoder, "min_count", None),
+                "model_options": to_plain(self.model.hparams), "dataset_options": {},
+                "train": to_plain(self.config.to_dict()), "zoo": None}
+        if run.config_path.is_file():
+            # A run being resumed (perhaps one that `fgraph train` started): its checkpoints go on agreeing
+            # with the config.json it has.
+            info.update({k: v for k, v in run.read_config().items() if k != "train"})
+            self.run_info = {**info, **self.run_info}
+        else:
+            self.run_info = {**info, **self.run_info}
+            run.write_config(to_plain(self.run_info))
+        if self.encoder is not None:
+            if not run.encoder_path.is_file() and getattr(self.encoder, "space_", None) is not None:
+                run.write_encoder(self.encoder)
+            if not run.schema_path.is_file():
+                run.write_schema(self.encoder.schema)
 
     def _should_stop(self, valid) -> bool:
         return valid is not None and self.best_epoch is not None and self.bad_epochs >= self.config.patience
