@@ -8,11 +8,10 @@ def load(run_dir, **options):
     The same as :func:`fgraph.api.load`: it returns a :class:`fgraph.api.Predictor` with ``predict``,
     ``predict_proba``, ``model``, ``encoder`` and ``config``.
     """
-    # Imported by name when called: every layer may import this root package (for __version__ or __file__), so
-    # it imports none of them itself (the import-linter layers of pyproject.toml), and `import fgraph` stays light.
-    import importlib
+    # Imported when called, so that `import fgraph` stays light (no torch until a run is loaded).
+    from .api import load as _load
 
-    return importlib.import_module("fgraph.api").load(run_dir, **options)
+    return _load(run_dir, **options)
 
 
 __all__ = ["load", "__version__"]

@@ -6,13 +6,18 @@ import warnings
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from fgraph.data import FieldLoader
-from fgraph.explain import (adjacency_graphs, derive_interactions, edge_summary, fives_graphs, fives_interactions,
-                            instance_graphs, mean_edge_weights, pair_graph, records_to_graphs)
-from fgraph.models import AFM, FIVES, IFM, FiGNN, GraphFM
+from fgraph.data import FieldEncoder, FieldLoader
+from fgraph.errors import ConfigError
+from fgraph.explain import (adjacency_graphs, derive_interactions, edge_summary, fives_graphs, fives_interaction_table,
+                            fives_interactions, graph_matrix, heatmap_figure, instance_graphs, interaction_graph,
+                            mean_edge_weights, models_with_structure, pair_graph, plot_heatmaps, read_graph,
+                            records_to_graphs, write_graphs, write_interactions_csv)
+from fgraph.explain.structure import model_label
+from fgraph.models import AFM, FIVES, FM, IFM, INN, DeepIFM, FiGNN, GraphFM, LogisticRegression
 from fgraph.nn import LayerRecord
 
 
@@ -156,3 +161,348 @@ def test_the_export_alias_warns_and_hands_out_the_explain_code():
     assert export.LayerRecord is LayerRecord and export.instance_graphs is records_to_graphs
     assert export.edge_weight_summary is mean_edge_weights
     assert old_derive is derive_interactions and OldCross is FIVESCrossFeatures
+
+
+# -- interaction_graph: one call for every family ---------------------------------------------------------------
+FAMILIES = {
+    "graphfm": lambda s: GraphFM(s, embed_dim=4, neighbours=[8, 3], heads=2),
+    "fignn": lambda s: FiGNN(s, embed_dim=4, steps=2),
+    "fives": lambda s: FIVES(s, embed_dim=4, orders=3, threshold=[0.5, 0.4]),
+    "afm": lambda s: AFM(s, embed_dim=4),
+    "ifm": lambda s: IFM(s, embed_dim=4, sample_pairs=5),
+    "inn": lambda s: INN(s, embed_dim=4, mlp_dims=(8,)),
+    "deepifm": lambda s: DeepIFM(s, embed_dim=4, mlp_dims=(8,)),
+}
+LAYERS = {"graphfm": 2, "fignn": 2, "fives": 2, "afm": 1, "ifm": 1, "inn": 1, "deepifm": 1}
+
+
+@pytest.fixture
+def small(planted):
+    """The first 40 test rows of the planted data set."""
+    _, enc, encoded = planted
+    return enc, encoded["test"].take(torch.arange(40))
+
+
+def _model(name, enc):
+    torch.manual_seed(0)
+    model = FAMILIES[name](enc.space_)
+    if name == "fives":
+        with torch.no_grad():
+            model.adjacency.weight.normal_(0.0, 2.0)
+    return model
+
+
+def _record_edges(rec, b):
+    """``{(source, target): {attr: value}}`` of row ``b`` of a layer record, read in the flat edge order."""
+    adj = rec.adj
+    n, k = adj.num_nodes, adj.k
+    local = adj.local_index()
+    src = local[b if local.size(0) > 1 else 0]
+    out = {}
+    for i in range(n):
+        for s in range(k):
+            attrs = {}
+            for name, v in rec.edge_attrs.items():
+                v = v.reshape(-1, n, k, *v.shape[1:])
+                v = v[b if v.size(0) > 1 else 0, i, s]
+                if v.dim() == 0:
+                    attrs[name] = float(v)
+                else:
+                    attrs.update({f"{name}_head{h}": float(v[h]) for h in range(v.numel())})
+            out[(f"f{int(src[i, s])}", f"f{i}")] = attrs
+    return out
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_interaction_graph_takes_the_same_arguments_for_every_family(planted, small, name):
+    raw, enc, _ = planted
+    _, data = small
+    model = _model(name, enc)
+    L = LAYERS[name]
+    directed = name in ("graphfm", "fignn", "fives")
+    inst = interaction_graph(model, data, level="instance", encoder=enc, rows=[7, 2])
+    assert len(inst) == 2 and all(len(per_row) == L for per_row in inst)
+    for r, per_row in zip([7, 2], inst):
+        for layer, g in enumerate(per_row):
+            assert g.is_directed() == directed and not g.is_multigraph()
+            assert list(g.nodes) == enc.space_.names                         # the model's field order
+            assert g.graph["row"] == r and g.graph["layer"] == layer and g.graph["level"] == "instance"
+            assert [g.nodes[f]["value"] for f in g.nodes] == [raw.test[f].iloc[r] for f in enc.space_.names]
+    # Without an encoder the nodes carry the ids.
+    plain = interaction_graph(model, data, level="instance", rows=[7])[0][0]
+    assert [plain.nodes[f]["value"] for f in plain.nodes] == data.ids[7].tolist()
+    # layer=k flattens: one graph per row, or one graph.
+    one = interaction_graph(model, data, level="instance", layer=-1, rows=[7, 2], encoder=enc)
+    assert [g.graph["layer"] for g in one] == [L - 1] * 2
+    assert nx.utils.graphs_equal(one[0], inst[0][-1])
+    ds = interaction_graph(model, data, level="dataset")
+    assert isinstance(ds, list) and len(ds) == L
+    assert all("value" not in d for g in ds for _, d in g.nodes(data=True))
+    last = interaction_graph(model, data, level="dataset", layer=L - 1)
+    assert isinstance(last, nx.Graph) and nx.utils.graphs_equal(last, ds[-1])
+    # A TabularBatch and a loader are the same rows as the EncodedData.
+    for other in (next(iter(FieldLoader(data, 40))), FieldLoader(data, 16)):
+        again = interaction_graph(model, other, level="instance", encoder=enc, rows=[7, 2])
+        assert all(nx.utils.graphs_equal(a, b) for x, y in zip(inst, again) for a, b in zip(x, y))
+        mean = interaction_graph(model, other, level="dataset")
+        for a, b in zip(ds, mean):
+            assert set(a.edges) == set(b.edges)
+            for e in a.edges:
+                assert a.edges[e] == pytest.approx(b.edges[e], rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", ["graphfm", "fignn"])
+def test_graph_model_edges_are_the_edge_records(small, name):
+    enc, data = small
+    model = _model(name, enc)
+    batch = next(iter(FieldLoader(data, 40)))
+    records = model.edge_records(batch)
+    graphs = interaction_graph(model, data, level="instance", rows=[0, 9])
+    for r, per_row in zip([0, 9], graphs):
+        for rec, g in zip(records, per_row):
+            want = _record_edges(rec, r)
+            assert set(g.edges) == set(want)
+            for u, v, d in g.edges(data=True):
+                assert d == pytest.approx(want[u, v], rel=1e-5, abs=1e-7)
+                assert all(type(x) is float for x in d.values())
+    if name == "graphfm":     # two heads: one attribute per head, and the kept score; 3 kept sources per field
+        layer2 = graphs[0][1]
+        assert all(set(d) == {"coefficient", "weight", "alpha_head0", "alpha_head1"}
+                   for _, _, d in layer2.edges(data=True))
+        assert all(layer2.in_degree(f) == 3 for f in layer2.nodes)
+    # Data-set level: the mean over the rows, 0 where a row's layer dropped the edge (edge_summary's numbers).
+    ds = interaction_graph(model, data, level="dataset")
+    first = next(iter(records[0].edge_attrs))
+    for frame, g in zip(edge_summary(model, FieldLoader(data, 40)), ds):
+        assert g.graph["rows"] == 40
+        np.testing.assert_allclose(np.nan_to_num(graph_matrix(g, first, enc.space_.names)), frame.values,
+                                   rtol=1e-6, atol=1e-7)
+    if name == "graphfm":
+        rec = records[1]
+        per_row = [_record_edges(rec, b) for b in range(40)]
+        u, v = next(iter(ds[1].edges))
+        for h in range(2):
+            mean = np.mean([row.get((u, v), {}).get(f"alpha_head{h}", 0.0) for row in per_row])
+            assert ds[1].edges[u, v][f"alpha_head{h}"] == pytest.approx(mean, abs=1e-7)
+
+
+def test_fives_edges_are_its_global_adjacency_at_both_levels(small):
+    enc, data = small
+    model = _model("fives", enc)
+    learned = model.adjacency_weights()
+    names = enc.space_.names
+    inst = interaction_graph(model, data, level="instance", rows=[3])[0]
+    ds = interaction_graph(model, None, level="dataset")
+    assert interaction_graph(model, data, level="dataset")[0].graph == ds[0].graph   # data adds nothing
+    records = model.edge_records(next(iter(FieldLoader(data, 4))))
+    for k, (g, d) in enumerate(zip(inst, ds)):
+        soft, prop = learned["soft"][k], learned["propagation"][k]
+        assert g.graph["order"] == k + 2 and g.graph["threshold"] == [0.5, 0.4][k]
+        assert set(g.edges) == set(d.edges) == {(names[j], names[i]) for i, j in zip(*np.nonzero(soft.numpy()))}
+        assert not any(u == v for u, v in g.edges)                 # the masked diagonal is no edge
+        for u, v, attrs in g.edges(data=True):
+            i, j = names.index(v), names.index(u)
+            assert attrs == {"weight": float(prop[i, j]), "soft": float(soft[i, j])} == d.edges[u, v]
+            assert attrs["weight"] == pytest.approx(_record_edges(records[k], 3)[(u, v)]["weight"])
+
+
+@pytest.mark.parametrize("name", ["afm", "ifm", "deepifm"])
+def test_pair_model_edges_are_the_pair_weights(small, name):
+    enc, data = small
+    model = _model(name, enc)
+    names = enc.space_.names
+    batch = next(iter(FieldLoader(data, 40)))
+    found = model.pair_weights(batch)
+    pairs = found["pairs"].t().tolist()
+    rows = [4, 31]
+    for r, (g,) in zip(rows, interaction_graph(model, data, level="instance", rows=rows)):
+        assert g.number_of_edges() == len(pairs)
+        assert sum(w for _, _, w in g.edges(data="weight")) == pytest.approx(1.0, abs=1e-5)
+        for p, (i, j) in enumerate(pairs):
+            attrs = g.edges[names[i], names[j]]
+            assert attrs["weight"] == float(found["weight"][r, p])
+            assert set(attrs) == set(found) - {"pairs"}
+            if "field_norm" in found:
+                assert attrs["field_norm"] == float(found["field_norm"][p])
+    (ds,) = interaction_graph(model, data, level="dataset")
+    mean = found["weight"].double().mean(0)
+    for p, (i, j) in enumerate(pairs):
+        assert ds.edges[names[i], names[j]]["weight"] == pytest.approx(float(mean[p]), abs=1e-9)
+    m = graph_matrix(ds, "weight", names)
+    np.testing.assert_array_equal(m, m.T)                              # undirected: a symmetric matrix
+    if name == "afm":
+        with pytest.raises(ConfigError, match="depend on the row.*pass data"):
+            interaction_graph(model, None, level="dataset")
+    else:   # the field aspect does not depend on the row
+        (static,) = interaction_graph(model, None, level="dataset")
+        assert {k for _, _, d in static.edges(data=True) for k in d} == {"field_norm"} and "rows" not in static.graph
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_graphs_write_to_graphml_and_json_and_read_back_equal(small, tmp_path, name):
+    enc, data = small
+    model = _model(name, enc)
+    inst = interaction_graph(model, data, level="instance", encoder=enc, rows=[0, 11])
+    ds = interaction_graph(model, data, level="dataset")
+    paths = write_graphs(inst, tmp_path, "inst") + write_graphs(ds, tmp_path, "ds", formats=("graphml", "json"))
+    flat = [g for per_row in inst for g in per_row] + ds
+    assert len(paths) == 2 * len(flat) and len(set(paths)) == len(paths)
+    assert paths[0].name == "inst_row0_layer0.graphml" and paths[-1].name == f"ds_layer{LAYERS[name] - 1}.json"
+    for path, g in zip(paths, [g for g in flat for _ in range(2)]):
+        back = read_graph(path)
+        assert nx.utils.graphs_equal(g, back) and type(back) is type(g)
+        assert list(back.nodes(data=True)) == list(g.nodes(data=True))
+        assert back.graph == g.graph and back.number_of_edges() == g.number_of_edges() > 0
+        for u, v, d in g.edges(data=True):
+            assert back.edges[u, v] == d                                  # the same floats, exactly
+            assert all(type(x) in (int, float, str, bool) for x in d.values())
+    # nx.read_graphml itself: the same nodes and edges (it adds two empty graph attributes, read_graph drops them)
+    raw = nx.read_graphml(paths[0])
+    assert raw.adj == inst[0][0].adj and dict(raw.nodes) == dict(inst[0][0].nodes)
+
+
+def test_write_graphs_names_files_by_row_and_layer_and_refuses_clashes(small, tmp_path):
+    enc, data = small
+    model = _model("graphfm", enc)
+    g = interaction_graph(model, data, level="dataset", layer=0)
+    assert [p.name for p in write_graphs(g, tmp_path, "one", formats="json")] == ["one_layer0.json"]
+    with pytest.raises(ConfigError, match="graph formats"):
+        write_graphs(g, tmp_path, "one", formats=("gexf",))
+    with pytest.raises(ConfigError, match="two graphs would both be written to .*two_layer0"):
+        write_graphs([g, g], tmp_path, "two")
+    assert not list(tmp_path.glob("two*"))                            # nothing written
+    with pytest.raises(ConfigError, match="format of"):
+        read_graph(tmp_path / "one_layer0.txt")
+
+
+def test_interaction_graph_refuses_bad_arguments_clearly(small, planted):
+    enc, data = small
+    model = _model("graphfm", enc)
+    with pytest.raises(ConfigError, match=r"level must be one of \['instance', 'dataset'\], got 'row'"):
+        interaction_graph(model, data, level="row")
+    with pytest.raises(ConfigError, match=r"layer 2 is out of range.*2 layer\(s\), numbered 0..1"):
+        interaction_graph(model, data, level="dataset", layer=2)
+    with pytest.raises(ConfigError, match="layer -3 is out of range"):
+        interaction_graph(model, data, level="instance", layer=-3, rows=[0])
+    for source in (data, next(iter(FieldLoader(data, 40))), FieldLoader(data, 16)):
+        with pytest.raises(ConfigError, match=r"rows \[40\] out of range: the data has 40 rows \(positions 0..39\)"):
+            interaction_graph(model, source, level="instance", rows=[3, 40])
+    with pytest.raises(ConfigError, match="integers >= 0"):
+        interaction_graph(model, data, level="instance", rows=[-1])
+    with pytest.raises(ConfigError, match="more than once"):
+        interaction_graph(model, data, level="instance", rows=[2, 2])
+    with pytest.raises(ConfigError, match="instance-level graphs.*need the rows"):
+        interaction_graph(model, None, level="instance")
+    with pytest.raises(ConfigError, match="depend on the row"):
+        interaction_graph(model, None, level="dataset")
+    with pytest.raises(TypeError, match="data must be a TabularBatch, an EncodedData"):
+        interaction_graph(model, "rows.csv", level="dataset")
+    with pytest.raises(TypeError, match="as_graph=True"):
+        interaction_graph(model, FieldLoader(data, 16, as_graph=True), level="dataset")
+    other = FIVES(other_space(planted), embed_dim=4)
+    with pytest.raises(ConfigError, match="not encoded with the encoder"):
+        interaction_graph(other, data, level="instance", rows=[0])
+    for plain_model in (FM(enc.space_, embed_dim=4), LogisticRegression(enc.space_)):
+        with pytest.raises(TypeError, match=r"learns none.*graphfm, graphfm\+, fignn.*fives.*afm, ifm, inn, deepifm"):
+            interaction_graph(plain_model, data)
+    assert {"graphfm", "fignn", "fives", "afm", "ifm"} <= set(models_with_structure())
+    assert not {"fm", "lr"} & set(models_with_structure())
+
+
+def other_space(planted):
+    """The feature space of an encoder fitted on other rows (field f0 has one value only)."""
+    raw, _, _ = planted
+    frame = raw.train.head(200).copy()
+    frame["f0"] = "only"
+    return FieldEncoder(raw.schema).fit(frame).space_
+
+
+def test_interaction_graph_restores_the_training_mode(small):
+    enc, data = small
+    model = _model("graphfm", enc)
+    model.train()
+    interaction_graph(model, data, level="dataset")
+    assert model.training
+
+
+# -- heat maps --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["graphfm", "fives", "afm"])
+def test_heatmaps_have_a_panel_and_a_colour_bar_per_layer_named_by_field(small, tmp_path, name):
+    enc, data = small
+    model = _model(name, enc)
+    names = enc.space_.names
+    out = tmp_path / "sub" / f"{name}.png"
+    fig = plot_heatmaps(model, data, level="dataset", out=out)
+    L = LAYERS[name]
+    assert len(fig.axes) == 2 * L                                      # a panel and its colour bar per layer
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == L
+    graphs = interaction_graph(model, data, level="dataset")
+    for k, (ax, g) in enumerate(zip(panels, graphs)):
+        assert [t.get_text() for t in ax.get_xticklabels()] == names
+        assert [t.get_text() for t in ax.get_yticklabels()] == names
+        attr = list(next(iter(g.edges(data=True)))[2])[0]
+        assert f"layer {k}" in ax.get_title() and model_label(model) in ax.get_title() and attr in ax.get_title()
+        drawn = np.ma.filled(ax.images[0].get_array().astype(float), np.nan)
+        np.testing.assert_allclose(drawn, graph_matrix(g, attr, names), equal_nan=True)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Instance level: a row of panels per row of data.
+    fig = plot_heatmaps(model, data, level="instance", rows=[1, 2, 3], attr=None)
+    assert len([ax for ax in fig.axes if ax.images]) == 3 * L
+    with pytest.raises(ConfigError, match="edge attribute 'nope' is not in this graph"):
+        plot_heatmaps(model, data, attr="nope")
+
+
+def test_heatmaps_of_a_chosen_head_and_the_missing_edges(small):
+    enc, data = small
+    model = _model("graphfm", enc)
+    fig = plot_heatmaps(model, data, level="instance", rows=[0], layer=1, attr="alpha_head1")
+    (ax,) = [ax for ax in fig.axes if ax.images]
+    drawn = ax.images[0].get_array()
+    assert int(drawn.mask.sum()) == 8 * 5                              # 3 of 8 sources kept: 5 missing per field
+    assert "alpha_head1" in ax.get_title() and "grey: no edge" in fig.get_suptitle()
+    g = interaction_graph(model, data, level="instance", rows=[0], layer=1)[0]
+    m = graph_matrix(g, "alpha_head1")
+    u, v, w = next(iter(g.edges(data="alpha_head1")))
+    assert m[list(g.nodes).index(v), list(g.nodes).index(u)] == w
+
+
+def test_heatmaps_name_the_extra_when_matplotlib_is_missing(small, monkeypatch):
+    enc, data = small
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"pip install 'fgraph\[plot\]'"):
+        plot_heatmaps(_model("fives", enc), data)
+
+
+def test_heatmap_figure_refuses_too_many_rows(small):
+    enc, data = small
+    graphs = interaction_graph(_model("afm", enc), data, level="instance", rows=list(range(17)))
+    with pytest.raises(ConfigError, match="17 rows are too many"):
+        heatmap_figure(graphs)
+
+
+# -- FIVES's ranked interactions ---------------------------------------------------------------------------------
+def test_fives_interaction_table_ranks_the_derived_features(small, tmp_path):
+    enc, _ = small
+    model = _model("fives", enc)
+    found = fives_interactions(model)
+    table = fives_interaction_table(model)
+    assert list(table.columns) == ["rank", "order", "fields", "weight"] and len(table) == len(found) > 0
+    assert table["rank"].tolist() == list(range(1, len(found) + 1))
+    assert table["fields"].tolist() == ["\u00d7".join(f) for f, _ in found]
+    assert table["order"].tolist() == [len(f) for f, _ in found]
+    assert table["weight"].tolist() == [s for _, s in found] and table["weight"].is_monotonic_decreasing
+    # A pair's weight is its soft adjacency entry A_ij.
+    names = enc.space_.names
+    soft = model.adjacency_weights()["soft"][0]
+    a, b = next(f for f, _ in found if len(f) == 2)
+    assert table.loc[table["fields"] == f"{a}\u00d7{b}", "weight"].item() == pytest.approx(
+        float(soft[names.index(a), names.index(b)]))
+    path = write_interactions_csv(model, tmp_path / "interactions.csv", thresholds=0.6)
+    back = pd.read_csv(path)
+    pd.testing.assert_frame_equal(back, fives_interaction_table(model, 0.6), check_dtype=False)
+    empty = fives_interaction_table(model, 0.999)
+    assert list(empty.columns) == ["rank", "order", "fields", "weight"] and empty.empty
+    with pytest.raises(TypeError, match=r"adjacency_weights\(\)"):
+        fives_interaction_table(_model("graphfm", enc))
+

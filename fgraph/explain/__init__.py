@@ -1,4 +1,9 @@
-"""Explain: what a trained model learned, as networkx graphs, DataFrames and derived features.
+"""Explain: what a trained model learned, as networkx graphs, DataFrames, heat maps and derived features.
+
+One call for every model that learns an interaction structure (GraphFM, Fi-GNN, FIVES, their "+" variants,
+AFM and the IFM family): :func:`interaction_graph` (instance or data-set level), :func:`write_graphs` /
+:func:`read_graph` (GraphML and node-link JSON), :func:`plot_heatmaps` (matplotlib, ``fgraph[plot]``) and, for
+a run directory, :func:`explain_run` (graphs, heat maps, FIVES's ranked interactions and an index).
 
 The models expose what they learned as tensors, through one small protocol per family; this package is
 where those tensors become graphs and tables (so no model imports networkx or pandas):
@@ -10,9 +15,15 @@ where those tensors become graphs and tables (so no model imports networkx or pa
   interactive features) and :func:`fives_graphs`; :class:`fgraph.explain.fives_features.FIVESCrossFeatures`
   adds those features to a DataFrame (a scikit-learn transformer, imported from its module).
 """
-from .cross_features import adjacency_graphs, derive_interactions, fives_graphs, fives_interactions
+from .cross_features import (adjacency_graphs, derive_interactions, fives_graphs, fives_interaction_table,
+                             fives_interactions, write_interactions_csv)
 from .graphs import edge_summary, instance_graphs, mean_edge_weights, records_to_graphs
+from .heatmaps import graph_matrix, heatmap_figure, plot_heatmaps
 from .pairs import pair_graph, pairs_to_graph
+from .report import explain_run
+from .structure import interaction_graph, models_with_structure, read_graph, write_graphs
 
-__all__ = ["instance_graphs", "edge_summary", "pair_graph", "fives_interactions", "fives_graphs",
+__all__ = ["interaction_graph", "write_graphs", "read_graph", "plot_heatmaps", "heatmap_figure", "graph_matrix",
+           "explain_run", "fives_interaction_table", "write_interactions_csv", "models_with_structure",
+           "instance_graphs", "edge_summary", "pair_graph", "fives_interactions", "fives_graphs",
            "records_to_graphs", "mean_edge_weights", "pairs_to_graph", "derive_interactions", "adjacency_graphs"]

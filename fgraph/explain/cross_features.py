@@ -6,11 +6,14 @@ on any per-order adjacency matrices.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 
+from ._build import build_graph
 from .graphs import needs_protocol
 
 
@@ -85,15 +88,15 @@ def adjacency_graphs(adjacency: Sequence, names: Sequence[str], thresholds: Sequ
     multi.add_nodes_from(names)
     for k, (a, t, p) in enumerate(zip(mats, thresholds, props)):
         order = k + 2
-        g = nx.DiGraph(order=order, threshold=float(t))
-        g.add_nodes_from(names)
-        for i, j in zip(*np.nonzero(a > 0)):
-            attrs = {"weight": float(a[i, j]), "selected": bool(a[i, j] > t)}
-            if p is not None:
-                attrs["propagation_weight"] = float(p[i, j])
-            g.add_edge(names[i], names[j], **attrs)
-            multi.add_edge(names[i], names[j], key=order, order=order, **attrs)
+        rows, cols = np.nonzero(a > 0)
+        columns = {"weight": a[rows, cols].tolist(), "selected": (a[rows, cols] > t).tolist()}
+        if p is not None:
+            columns["propagation_weight"] = p[rows, cols].tolist()
+        edges = list(zip(rows.tolist(), cols.tolist()))
+        g = build_graph(names, edges, columns, directed=True, graph={"order": order, "threshold": float(t)})
         per_order.append(g)
+        for u, v, attrs in g.edges(data=True):
+            multi.add_edge(u, v, key=order, order=order, **attrs)
     return per_order, multi
 
 
@@ -130,4 +133,32 @@ def fives_graphs(model, thresholds: float | Sequence[float] | None = None
                             propagation=learned["propagation"])
 
 
-__all__ = ["derive_interactions", "adjacency_graphs", "fives_interactions", "fives_graphs"]
+def fives_interaction_table(model, thresholds: float | Sequence[float] | None = None, sep: str = "×"
+                            ) -> pd.DataFrame:
+    """The explicit interactive features of a FIVES model (:func:`fives_interactions`) as a table, strongest
+    first.
+
+    Columns: ``rank`` (1 = strongest), ``order`` (how many fields the feature crosses), ``fields`` (their names
+    joined with ``sep``, in the order they were crossed, e.g. ``f0×f1``, the column name
+    :class:`~fgraph.explain.fives_features.FIVESCrossFeatures` gives it) and ``weight``: the product of the
+    soft adjacency entries (Eq. 7) along the feature's path, for a pair simply its entry
+    :math:`A_{ij}`. Features are binarised at ``thresholds`` (default: the model's); an empty table (with
+    these columns) when no edge passes.
+    """
+    found = fives_interactions(model, thresholds)
+    return pd.DataFrame({"rank": np.arange(1, len(found) + 1, dtype=np.int64),
+                         "order": np.array([len(fields) for fields, _ in found], dtype=np.int64),
+                         "fields": pd.Series([sep.join(fields) for fields, _ in found], dtype=object),
+                         "weight": np.array([float(score) for _, score in found], dtype=np.float64)})
+
+
+def write_interactions_csv(model, path, thresholds: float | Sequence[float] | None = None, sep: str = "×"):
+    """Write :func:`fives_interaction_table` to the CSV file ``path`` (UTF-8, no index column) and return its
+    path."""
+    path = Path(path)
+    fives_interaction_table(model, thresholds, sep).to_csv(path, index=False, encoding="utf-8")
+    return path
+
+
+__all__ = ["derive_interactions", "adjacency_graphs", "fives_interactions", "fives_graphs",
+           "fives_interaction_table", "write_interactions_csv"]

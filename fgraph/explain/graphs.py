@@ -12,11 +12,10 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import torch
-from torch_geometric.data import Data
-from torch_geometric.utils import to_networkx
 
 from ..data.loader import TabularBatch
 from ..nn.records import LayerRecord
+from ._build import build_graph, head_columns, node_values
 
 
 def needs_protocol(model, method: str, what: str, hint: str) -> None:
@@ -26,49 +25,30 @@ def needs_protocol(model, method: str, what: str, hint: str) -> None:
                         f"{hint}")
 
 
-def node_values(batch: TabularBatch, names: list[str], encoder=None) -> list[list]:
-    """Per row of ``batch``, the value of every field: decoded with the fitted ``encoder``, else the id."""
-    ids = batch.ids.cpu().tolist()
-    if encoder is None:
-        return ids
-    return [[encoder.value_of(name, i) for name, i in zip(names, row)] for row in ids]
-
-
 def records_to_graphs(records: list[LayerRecord], field_names: list[str],
                       node_values: list[list] | None = None) -> list[list[nx.DiGraph]]:
     """``graphs[b][layer]``: an ``nx.DiGraph`` per instance and layer, from a model's layer records.
 
     Nodes are named by field and carry the field's ``value`` (when ``node_values`` is given); an edge
     ``j -> i`` means field ``i`` used field ``j``, with the layer's edge attributes (per-head attention becomes
-    ``alpha`` as a list and ``alpha_h<k>`` per head).
+    ``alpha`` as a list and ``alpha_h<k>`` per head). The list keeps these graphs out of GraphML files:
+    :func:`~fgraph.explain.interaction_graph` gives graphs that can be written
+    (:func:`~fgraph.explain.write_graphs`).
     """
     out = []
     B = records[0].adj.num_graphs if records else 0
-    mapping = dict(enumerate(field_names))
     for b in range(B):
         per_layer = []
         for rec in records:
             adj = rec.adj
             n, k = adj.num_nodes, adj.k
-            src = adj.local_index()[b if adj.local_index().size(0) > 1 else 0].reshape(-1)
-            dst = torch.arange(n, device=src.device).repeat_interleave(k)
-            data = Data(edge_index=torch.stack([src, dst]).cpu(), num_nodes=n)
-            attrs = []
-            for name, value in rec.edge_attrs.items():
-                v = adj.edges(value.detach())[b].reshape(n * k, *value.shape[1:]).cpu()
-                if v.dim() == 2:
-                    data[name] = v.tolist()
-                    for h in range(v.size(1)):
-                        data[f"{name}_h{h}"] = v[:, h]
-                        attrs.append(f"{name}_h{h}")
-                else:
-                    data[name] = v
-                attrs.append(name)
-            g = to_networkx(data, edge_attrs=attrs)
-            g = nx.relabel_nodes(g, mapping)
-            if node_values is not None:
-                nx.set_node_attributes(g, dict(zip(field_names, node_values[b])), "value")
-            per_layer.append(g)
+            local = adj.local_index()
+            src = local[b if local.size(0) > 1 else 0].reshape(-1).tolist()
+            dst = torch.arange(n).repeat_interleave(k).tolist()
+            tensors = {name: adj.edges(value.detach())[b].reshape(n * k, *value.shape[1:])
+                       for name, value in rec.edge_attrs.items()}
+            per_layer.append(build_graph(field_names, list(zip(src, dst)), head_columns(tensors, legacy=True),
+                                         directed=True, values=None if node_values is None else node_values[b]))
         out.append(per_layer)
     return out
 

@@ -10,20 +10,15 @@ import networkx as nx
 from torch import Tensor
 
 from ..data.loader import TabularBatch
-from .graphs import needs_protocol, node_values
+from ._build import build_graph, head_columns, node_values
+from .graphs import needs_protocol
 
 
 def pairs_to_graph(names: list[str], pairs: Tensor, attrs: dict[str, Tensor], values: list | None = None) -> nx.Graph:
     """An undirected ``nx.Graph`` over the fields with one edge per pair of ``pairs`` ``(2, P)``, carrying
     ``attrs`` (``(P,)`` each); nodes carry ``values`` as ``value`` when given."""
-    g = nx.Graph()
-    g.add_nodes_from(names)
-    if values is not None:
-        nx.set_node_attributes(g, dict(zip(names, values)), "value")
-    columns = {k: v.detach().cpu().tolist() for k, v in attrs.items()}
-    for p, (i, j) in enumerate(pairs.t().tolist()):
-        g.add_edge(names[i], names[j], **{k: col[p] for k, col in columns.items()})
-    return g
+    edges = [tuple(p) for p in pairs.t().tolist()]
+    return build_graph(list(names), edges, head_columns(attrs), directed=False, values=values)
 
 
 def pair_graph(model, data: TabularBatch | Iterable[TabularBatch] | None = None, encoder=None):

@@ -99,9 +99,9 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    import fgraph
-
-    repo_parent = Path(fgraph.__file__).resolve().parents[1].parent
+    # this file is <repo>/fgraph/data/datasets/_common.py: parents[3] is the checkout, its parent the one
+    # that holds shared/
+    repo_parent = Path(__file__).resolve().parents[3].parent
     beside_repo = repo_parent / "shared" / "datasets"
     if beside_repo.is_dir():
         return beside_repo
