@@ -163,6 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     ds = sub.add_parser("datasets", help="list the data-set builders and whether their files are found")
     ds.add_argument("--data-dir", default=None)
+
+    dt = sub.add_parser("demo-table", help="write a generated click log (categorical, numeric and multi-valued "
+                                           "columns, label 'click') to try `fgraph train --data` on",
+                        description="Write a generated click log: user, item, device (categorical), hour, price "
+                                    "(numeric), tags ('|'-separated, multi-valued) and the 0/1 label click, "
+                                    "with planted pairwise effects. CSV, TSV or Parquet by the file's suffix.")
+    dt.add_argument("out", help="the file to write (e.g. clicks.csv); an existing file is refused")
+    dt.add_argument("--rows", type=int, default=10000, help="number of rows (default: 10000)")
+    dt.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    dt.add_argument("--overwrite", action="store_true", help="replace an existing file")
     _add_tune_parser(sub)
     _add_predict_parser(sub)
     _add_explain_parser(sub)
@@ -217,6 +227,14 @@ def _evaluate(args) -> int:
     metrics = api.evaluate(args.run_dir, split=args.split, data_dir=args.data_dir, data=args.data)
     what = args.data if args.data is not None else (args.split or "test")
     print(f"{what} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
+def _demo_table(args) -> int:
+    from . import api
+
+    path = api.write_demo_table(args.out, rows=args.rows, seed=args.seed, overwrite=args.overwrite)
+    print(f"wrote {path} ({args.rows} rows; label column: click)")
     return 0
 
 
@@ -413,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     handler = {"train": _train, "evaluate": _evaluate, "datasets": _datasets, "tune": _tune, "predict": _predict,
-               "explain": _explain}[args.command]
+               "explain": _explain, "demo-table": _demo_table}[args.command]
     try:
         return handler(args)
     except FgraphError as e:
