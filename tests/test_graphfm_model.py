@@ -84,9 +84,9 @@ def test_interaction_graphs_are_networkx_digraphs_with_kept_edges(planted):
     # Layer 2 keeps exactly 3 sources per field, each edge with its weight p and 2 attention heads.
     assert all(g2.in_degree(f) == 3 for f in g2.nodes)
     _, _, attrs = next(iter(g2.edges(data=True)))
-    assert 0 < attrs["weight"] < 1 and len(attrs["alpha"]) == 2
+    assert 0 < attrs["weight"] < 1 and {"alpha_head0", "alpha_head1"} <= set(attrs) and "alpha" not in attrs
     for f in g2.nodes:
-        total = sum(d["alpha_h0"] for _, _, d in g2.in_edges(f, data=True))
+        total = sum(d["alpha_head0"] for _, _, d in g2.in_edges(f, data=True))
         assert total == pytest.approx(1.0, abs=1e-5)
 
 

@@ -23,12 +23,11 @@ def plain(value):
     return value
 
 
-def head_columns(tensors: Mapping[str, Tensor], legacy: bool = False) -> dict[str, list]:
+def head_columns(tensors: Mapping[str, Tensor]) -> dict[str, list]:
     """Edge tensors ``(E,)`` or ``(E, H)`` as columns of plain scalars, one column per head for the latter.
 
-    A per-head tensor ``alpha`` gives the columns ``alpha_head0``, ``alpha_head1``, ... With ``legacy`` (what
-    :func:`~fgraph.explain.records_to_graphs` has always returned) it gives ``alpha`` as a list per edge and
-    ``alpha_h0``, ``alpha_h1``, ... instead; a list cannot be written to GraphML.
+    A per-head tensor ``alpha`` gives the columns ``alpha_head0``, ``alpha_head1``, ...: scalars only, so that
+    every graph writes to GraphML (which takes no lists) and reads back equal.
     """
     columns: dict[str, list] = {}
     for name, t in tensors.items():
@@ -38,10 +37,8 @@ def head_columns(tensors: Mapping[str, Tensor], legacy: bool = False) -> dict[st
             continue
         if t.dim() != 2:
             raise ValueError(f"edge attribute {name!r} must have shape (E,) or (E, heads), got {tuple(t.shape)}")
-        if legacy:
-            columns[name] = t.tolist()
         for h in range(t.size(1)):
-            columns[f"{name}_h{h}" if legacy else f"{name}_head{h}"] = t[:, h].tolist()
+            columns[f"{name}_head{h}"] = t[:, h].tolist()
     return columns
 
 

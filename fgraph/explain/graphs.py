@@ -31,9 +31,8 @@ def records_to_graphs(records: list[LayerRecord], field_names: list[str],
 
     Nodes are named by field and carry the field's ``value`` (when ``node_values`` is given); an edge
     ``j -> i`` means field ``i`` used field ``j``, with the layer's edge attributes (per-head attention becomes
-    ``alpha`` as a list and ``alpha_h<k>`` per head). The list keeps these graphs out of GraphML files:
-    :func:`~fgraph.explain.interaction_graph` gives graphs that can be written
-    (:func:`~fgraph.explain.write_graphs`).
+    one scalar attribute per head, ``alpha_head0``, ``alpha_head1``, ..., so the graphs write to GraphML;
+    :func:`~fgraph.explain.write_graphs`).
     """
     out = []
     B = records[0].adj.num_graphs if records else 0
@@ -47,7 +46,7 @@ def records_to_graphs(records: list[LayerRecord], field_names: list[str],
             dst = torch.arange(n).repeat_interleave(k).tolist()
             tensors = {name: adj.edges(value.detach())[b].reshape(n * k, *value.shape[1:])
                        for name, value in rec.edge_attrs.items()}
-            per_layer.append(build_graph(field_names, list(zip(src, dst)), head_columns(tensors, legacy=True),
+            per_layer.append(build_graph(field_names, list(zip(src, dst)), head_columns(tensors),
                                          directed=True, values=None if node_values is None else node_values[b]))
         out.append(per_layer)
     return out
@@ -87,8 +86,8 @@ def instance_graphs(model, batch: TabularBatch, encoder=None) -> list[list[nx.Di
 
     Nodes are named by field; with the fitted ``encoder`` they carry the instance's decoded ``value``
     (otherwise its id). Edge ``j -> i`` (field ``i`` used field ``j``) carries the layer's edge attributes (see
-    :meth:`~fgraph.models.FieldGraphModel.edge_records`); per-head ones become a list and one attribute per
-    head (``alpha``, ``alpha_h0``, ...). Computed in evaluation mode.
+    :meth:`~fgraph.models.FieldGraphModel.edge_records`); per-head ones become one scalar attribute per
+    head (``alpha_head0``, ``alpha_head1``, ...). Computed in evaluation mode.
 
     Args:
         model: a :class:`~fgraph.models.FieldGraphModel` (GraphFM, Fi-GNN, FIVES and their "+" variants).
