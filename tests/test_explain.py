@@ -12,6 +12,7 @@ import torch
 
 from fgraph.data import FieldEncoder, FieldLoader
 from fgraph.errors import ConfigError
+from fgraph.graph import graph_batches
 from fgraph.explain import (adjacency_graphs, derive_interactions, edge_summary, fives_graphs, fives_interaction_table,
                             fives_interactions, graph_matrix, heatmap_figure, instance_graphs, interaction_graph,
                             mean_edge_weights, models_with_structure, pair_graph, plot_heatmaps, read_graph,
@@ -397,8 +398,8 @@ def test_interaction_graph_refuses_bad_arguments_clearly(small, planted):
         interaction_graph(model, None, level="dataset")
     with pytest.raises(TypeError, match="data must be a TabularBatch, an EncodedData"):
         interaction_graph(model, "rows.csv", level="dataset")
-    with pytest.raises(TypeError, match="as_graph=True"):
-        interaction_graph(model, FieldLoader(data, 16, as_graph=True), level="dataset")
+    with pytest.raises(TypeError, match="graph_batches yields PyG batches"):
+        interaction_graph(model, graph_batches(FieldLoader(data, 16)), level="dataset")
     other = FIVES(other_space(planted), embed_dim=4)
     with pytest.raises(ConfigError, match="not encoded with the encoder"):
         interaction_graph(other, data, level="instance", rows=[0])

@@ -10,6 +10,8 @@ from fgraph.data import categorical, multi_valued, numeric
 from fgraph.data.space import PAD, UNKNOWN
 from fgraph.models import FM
 from fgraph.nn import FieldEmbedding, FieldLinear, FMInteraction
+from fgraph.errors import ConfigError
+from fgraph.graph import batch_graph, graph_batches
 
 # ----------------------------------------------------------------------------------------------------------
 # helpers
@@ -197,23 +199,29 @@ def test_loader_rejects_bad_arguments():
         FieldLoader({"ids": data.ids}, batch_size=2)
 
 
-def test_loader_as_graph_yields_pyg_batches():
-    loader = FieldLoader(indexed_data(7), batch_size=3, as_graph=True, self_loops=False)
-    graphs = list(loader)
+def test_graph_batches_yields_pyg_batches():
+    graphs = list(graph_batches(FieldLoader(indexed_data(7), batch_size=3), self_loops=False))
     assert [g.num_graphs for g in graphs] == [3, 3, 1]
     assert all(isinstance(g, Batch) for g in graphs)
     assert torch.cat([g.ids.view(-1, 3)[:, 0] for g in graphs]).tolist() == list(range(7))
 
 
+def test_the_old_graph_options_say_where_they_went():
+    with pytest.raises(ConfigError, match="graph_batches"):
+        FieldLoader(indexed_data(7), batch_size=3, as_graph=True)
+    with pytest.raises(ConfigError, match="batch_graph"):
+        next(iter(FieldLoader(indexed_data(7), batch_size=3))).to_graph()
+
+
 # ----------------------------------------------------------------------------------------------------------
-# TabularBatch.to_graph
+# fgraph.graph.batch_graph
 # ----------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("self_loops", [True, False])
 def test_to_graph_structure_and_node_attributes(self_loops):
     B, n = 3, SPACE.num_fields
     batch = random_batch(SPACE, B, seed=1)
-    g = batch.to_graph(self_loops=self_loops)
+    g = batch_graph(batch, self_loops=self_loops)
     assert isinstance(g, Batch)
     assert g.num_graphs == B and g.num_nodes == B * n
     per_graph = n * n if self_loops else n * (n - 1)
@@ -246,7 +254,7 @@ def test_to_graph_structure_and_node_attributes(self_loops):
 def test_to_graph_without_values_or_bags():
     space = FeatureSpace(["a", "b"], ["id", "id"], [4, 5], ["a", "b"])
     batch = TabularBatch(torch.tensor([[3, 4], [0, 1]]), None, None, None, space)
-    g = batch.to_graph()
+    g = batch_graph(batch)
     assert g.num_graphs == 2 and g.edge_index.size(1) == 2 * 4
     assert torch.equal(g.ids, torch.tensor([3, 4, 0, 1]))
     assert len(g.to_data_list()) == 2

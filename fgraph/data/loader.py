@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from .._validate import as_bool, as_int
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .space import EncodedData, FeatureSpace, as_long
 
 
@@ -35,25 +35,12 @@ class TabularBatch:
         return TabularBatch(move(self.ids), move(self.values), move(self.bags), move(self.y), self.space)
 
     def to_graph(self, self_loops: bool = True):
-        """This batch as a PyG ``Batch`` of fully-connected field graphs (see :func:`fgraph.graph.field_graph`).
+        """Moved to the graph layer (the data layer knows nothing of graphs): use
+        ``fgraph.graph.batch_graph(batch, self_loops=...)``."""
+        from ..errors import ConfigError
 
-        Nodes carry ``ids``, ``value`` and ``field``; multi-valued nodes also ``bag``. The embedding is a
-        model's job, so ``x`` is not set here.
-        """
-        from ..graph.field_graph import field_graph
-
-        B, n = self.ids.shape
-        node = {"ids": self.ids.reshape(B * n)}
-        if self.values is not None:
-            node["value"] = self.values.reshape(B * n)
-        if self.bags is not None:
-            # Bags sit on their own nodes; other nodes get a bag holding just their id.
-            L = self.bags.size(-1)
-            bag = torch.full((B, n, L), -1, dtype=self.bags.dtype, device=self.bags.device)
-            bag[..., 0] = self.ids
-            bag[:, self.space.bag_positions] = self.bags
-            node["bag"] = bag.reshape(B * n, L)
-        return field_graph(B, n, self_loops=self_loops, y=self.y, device=self.ids.device, **node)
+        raise ConfigError("TabularBatch.to_graph() has moved: use fgraph.graph.batch_graph(batch, "
+                          f"self_loops={self_loops})")
 
 
 class FieldLoader:
@@ -68,13 +55,18 @@ class FieldLoader:
         shuffle: draw a new permutation every epoch.
         drop_last: drop a last, smaller batch.
         seed: seeds the shuffling generator, so that the order of batches repeats exactly.
-        as_graph: yield PyG ``Batch`` objects of field graphs instead of :class:`TabularBatch`.
-        self_loops: with ``as_graph``, whether the field graphs have self-loops.
+        as_graph: no longer here: for PyG ``Batch`` objects of field graphs, wrap the loader in
+            :func:`fgraph.graph.graph_batches` (``as_graph=True`` raises a ConfigError that says so).
+        self_loops: likewise (an argument of :func:`fgraph.graph.graph_batches`).
         device: move every batch there.
     """
 
     def __init__(self, data: EncodedData, batch_size: int = 4096, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None, as_graph: bool = False, self_loops: bool = True, device=None):
+                 seed: int | None = None, as_graph: bool = False, self_loops: bool | None = None, device=None):
+        if as_graph or self_loops is not None:
+            raise ConfigError("FieldLoader(as_graph=..., self_loops=...) has moved to the graph layer: iterate "
+                              "fgraph.graph.graph_batches(FieldLoader(data, ...), self_loops=...) for PyG batches "
+                              "of field graphs")
         if not isinstance(data, EncodedData):
             raise TypeError(f"FieldLoader needs EncodedData (from FieldEncoder.transform), got {type(data).__name__}")
         self.batch_size = as_int("batch_size", batch_size, minimum=1, where="FieldLoader")
@@ -86,8 +78,6 @@ class FieldLoader:
         self.data = data.validate()
         self.shuffle = as_bool("shuffle", shuffle, where="FieldLoader")
         self.drop_last = as_bool("drop_last", drop_last, where="FieldLoader")
-        self.as_graph = as_bool("as_graph", as_graph, where="FieldLoader")
-        self.self_loops = as_bool("self_loops", self_loops, where="FieldLoader")
         self.device = device
         self.generator = torch.Generator()
         self.generator.manual_seed(0 if seed is None else seed)
@@ -114,7 +104,7 @@ class FieldLoader:
                                  self.data.space)
             if self.device is not None:
                 batch = batch.to(self.device)
-            yield batch.to_graph(self.self_loops) if self.as_graph else batch
+            yield batch
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}

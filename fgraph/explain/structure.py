@@ -243,8 +243,8 @@ def iter_rows(data, rows: list[int] | None, batch_size: int = 4096) -> Iterator[
     start = 0
     for batch in data:
         if not isinstance(batch, TabularBatch):
-            raise TypeError(f"data must yield TabularBatch objects, got a {type(batch).__name__} (a FieldLoader "
-                            f"with as_graph=True yields PyG batches: use as_graph=False)")
+            raise TypeError(f"data must yield TabularBatch objects, got a {type(batch).__name__} "
+                            f"(fgraph.graph.graph_batches yields PyG batches: pass the FieldLoader itself)")
         stop = start + batch.num_rows
         if wanted is None:
             yield list(range(start, stop)), batch

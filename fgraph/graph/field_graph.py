@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch
 
+from ..data.loader import TabularBatch
 from .adjacency import DenseAdj
 
 
@@ -100,3 +101,30 @@ def field_graph(num_graphs: int, num_fields: int, *, x: Tensor | None = None, se
     if y is not None:
         g._slice_dict["y"], g._inc_dict["y"] = s["graph_ptr"], s["zeros"]
     return g
+
+
+def batch_graph(batch: TabularBatch, self_loops: bool = True) -> Batch:
+    """A :class:`~fgraph.data.TabularBatch` as a PyG ``Batch`` of fully-connected field graphs (see
+    :func:`field_graph`).
+
+    Nodes carry ``ids``, ``value`` and ``field``; multi-valued nodes also ``bag`` (other nodes a bag holding
+    just their id). The embedding is a model's job, so ``x`` is not set here.
+    """
+    B, n = batch.ids.shape
+    node = {"ids": batch.ids.reshape(B * n)}
+    if batch.values is not None:
+        node["value"] = batch.values.reshape(B * n)
+    if batch.bags is not None:
+        L = batch.bags.size(-1)
+        bag = torch.full((B, n, L), -1, dtype=batch.bags.dtype, device=batch.bags.device)
+        bag[..., 0] = batch.ids
+        bag[:, batch.space.bag_positions] = batch.bags
+        node["bag"] = bag.reshape(B * n, L)
+    return field_graph(B, n, self_loops=self_loops, y=batch.y, device=batch.ids.device, **node)
+
+
+def graph_batches(batches, self_loops: bool = True):
+    """Iterate ``batches`` (a :class:`~fgraph.data.FieldLoader` or any iterable of
+    :class:`~fgraph.data.TabularBatch`) as PyG ``Batch`` objects of field graphs (:func:`batch_graph`)."""
+    for batch in batches:
+        yield batch_graph(batch, self_loops)
