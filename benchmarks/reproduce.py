@@ -43,6 +43,7 @@ PUBLISHED = {
     ("frappe", "afm"): (0.9697, "auc", BARS),
     ("frappe", "fignn"): (0.9761, "auc", BARS),
     ("frappe", "graphfm"): (None, "auc", "GraphFM paper: above Fi-GNN (no Frappe figure)"),
+    ("frappe", "fives"): (None, "auc", "FIVES paper: no Frappe figure (issue 11's target: Fi-GNN's 0.9761)"),
     ("frappe", "fignn+"): (0.9848, "auc", BARS + ", AutoInt+ (the '+' target)"),
     ("frappe", "graphfm+"): (0.9848, "auc", BARS + ", AutoInt+ (the '+' target)"),
     ("frappe", "fives+"): (0.9848, "auc", BARS + ", AutoInt+ (the '+' target)"),
