@@ -31,7 +31,7 @@ def lint_imports(config: Path, cwd: Path) -> subprocess.CompletedProcess:
     positional = any(p.name == "config_files" for p in lint_imports_command.params)
     args = [str(config)] if positional else ["--config", str(config)]
     code = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
-    return subprocess.run([sys.executable, "-c", code, "--no-cache", "--no-logo", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-c", code, "--no-cache", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 
 

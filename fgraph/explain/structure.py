@@ -17,6 +17,7 @@ per attention head -- so that :func:`write_graphs` and :func:`read_graph` give b
 """
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass, field as dc_field
 from pathlib import Path
@@ -40,6 +41,12 @@ GRAPH_FORMATS = {"graphml": ".graphml", "json": ".json"}
 
 #: Paper names of the model classes, for titles.
 _LABELS = {"FiGNN": "Fi-GNN", "FiGNNPlus": "Fi-GNN+", "GraphFMPlus": "GraphFM+", "FIVESPlus": "FIVES+"}
+
+
+# The node-link JSON's edge list is called "edges": networkx >= 3.4 takes that as ``edges=``, older versions
+# (3.0-3.3) as ``link=``.
+_EDGES_KEY = ({"edges": "edges"} if "edges" in inspect.signature(nx.node_link_data).parameters
+              else {"link": "edges"})
 
 
 def model_label(model) -> str:
@@ -478,7 +485,7 @@ def write_graphs(graphs, out_dir, stem: str = "graph", formats: Sequence[str] = 
             if fmt == "graphml":
                 nx.write_graphml(g, path)
             else:
-                path.write_text(json.dumps(nx.node_link_data(g, edges="edges"), indent=1), encoding="utf-8")
+                path.write_text(json.dumps(nx.node_link_data(g, **_EDGES_KEY), indent=1), encoding="utf-8")
             written.append(path)
     return written
 
@@ -497,7 +504,7 @@ def read_graph(path) -> nx.Graph:
                 del g.graph[key]
         return g
     if path.suffix == ".json":
-        return nx.node_link_graph(json.loads(path.read_text(encoding="utf-8")), edges="edges")
+        return nx.node_link_graph(json.loads(path.read_text(encoding="utf-8")), **_EDGES_KEY)
     raise ConfigError(f"cannot tell the format of {path}: expected a .graphml or .json file")
 
 
