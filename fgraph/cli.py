@@ -111,7 +111,14 @@ def _default_text(name: str) -> str:
         chain.append(f"the data set's [{'; '.join(datasets)}]")
     final = field.default
     chain.append(_NONE_MEANS.get(name, "none") if final is None else _value_text(final))
-    return f"(default: {', else '.join(chain)})"
+    text = f"(default: {', else '.join(chain)})"
+    if name == "batch_size":   # fgraph.api._file_batch_size: a run on --data FILE gets one fitted to the table
+        from .api import FILE_BATCH_RANGE
+
+        low, high = FILE_BATCH_RANGE
+        text = (f"{text[:-1]}; with --data FILE: the largest power of two at most the training rows / 100, "
+                f"from {low} to {high})")
+    return text
 
 
 def _key_values(items: list[str] | None, flag: str) -> dict:

@@ -62,3 +62,13 @@ def test_a_file_run_keeps_a_batch_size_it_was_given(tmp_path):
     run = train("lr", data=tmp_path / "t.csv", label="click", epochs=1, batch_size=32, out=tmp_path / "b",
                 progress=False)
     assert run.trainer.config.batch_size == 32
+
+
+def test_help_states_the_file_batch_size_rule(capsys):
+    from fgraph.api import FILE_BATCH_RANGE
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    low, high = FILE_BATCH_RANGE
+    assert f"with --data FILE: the largest power of two at most the training rows / 100, from {low} to {high}" in text
