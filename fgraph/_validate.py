@@ -227,3 +227,23 @@ class OptionErrors:
     def raise_if_any(self) -> None:
         if self.messages:
             raise ConfigError("\n".join(dict.fromkeys(self.messages)))
+
+
+def unique_key_yaml_loader(what: str = "key"):
+    """PyYAML's safe loader class, refusing a mapping that gives a key twice (PyYAML would keep the last):
+    the error names the key as ``what`` ("key", "option") and points at its line. Used by every YAML file
+    fgraph reads (config files, schema files)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{what} {key!r} is given twice; keep one", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader

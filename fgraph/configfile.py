@@ -6,7 +6,7 @@ import difflib
 import json
 from pathlib import Path
 
-from ._validate import as_bool, as_mapping
+from ._validate import as_bool, as_mapping, unique_key_yaml_loader
 from .errors import ConfigError, InputFileError, InputFileNotFoundError
 
 #: Keys of a configuration file besides the training options (TrainConfig's fields): the arguments of
@@ -121,25 +121,6 @@ def _unique_json_object(pairs: list) -> dict:
     return seen
 
 
-def _yaml_loader():
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        """PyYAML's safe loader, refusing a key given twice in one mapping (it would keep the last)."""
-
-        def construct_mapping(self, node, deep=False):
-            seen = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"option {key!r} is given twice; keep one", key_node.start_mark)
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return UniqueKeyLoader
-
-
 def read_config_file(path) -> dict:
     """The options of a YAML or JSON config file, with a clear error for every way the file can be wrong.
 
@@ -166,7 +147,7 @@ def read_config_file(path) -> dict:
         import yaml
 
         try:
-            data = yaml.load(text, Loader=_yaml_loader())
+            data = yaml.load(text, Loader=unique_key_yaml_loader("option"))
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

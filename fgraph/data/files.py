@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .._validate import as_float, as_int, as_str
+from .._validate import as_float, as_int, as_str, unique_key_yaml_loader
 from ..errors import ColumnNotFoundError, ConfigError, DataError, InputFileError, InputFileNotFoundError
 from .datasets._common import (DEFAULT_FRACTIONS, DatasetSplits, _line_of_row, _no_rows, _open_binary,
                                file_errors, header_names, open_table, read_chunked, split_indices)
@@ -831,25 +831,6 @@ def _field_to_dict(f: Field) -> dict:
     return out
 
 
-def _yaml_loader():
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        """PyYAML's safe loader, refusing a key given twice in one mapping (it would keep the last)."""
-
-        def construct_mapping(self, node, deep=False):
-            seen = set()
-            for key_node, _ in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key!r} is given twice; keep one", key_node.start_mark)
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return UniqueKeyLoader
-
-
 def load_schema(path) -> SchemaSpec:
     """Read a schema file (YAML, or JSON, which YAML reads too): a :class:`SchemaSpec`, full or partial
     (the format is in :class:`SchemaSpec`'s docstring).
@@ -874,7 +855,7 @@ def load_schema(path) -> SchemaSpec:
         raise InputFileError(f"schema file {p} is not UTF-8 text (byte {raw[e.start]:#04x} on line {line}); save "
                              f"it as UTF-8") from None
     try:
-        data = yaml.load(text, Loader=_yaml_loader())
+        data = yaml.load(text, Loader=unique_key_yaml_loader("key"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
