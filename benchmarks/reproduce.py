@@ -41,6 +41,8 @@ BARS = "BARS Frappe_x1 leaderboard (FuxiCTR runs; embedding 10, batch 4096)"
 PUBLISHED = {
     ("frappe", "fm"): (0.9671, "auc", BARS),
     ("frappe", "afm"): (0.9697, "auc", BARS),
+    ("frappe", "deepfm"): (0.9842, "auc", BARS),
+    ("frappe", "ipnn"): (0.9841, "auc", BARS),
     ("frappe", "fignn"): (0.9761, "auc", BARS),
     ("frappe", "graphfm"): (None, "auc", "GraphFM paper: above Fi-GNN (no Frappe figure)"),
     ("frappe", "fives"): (None, "auc", "FIVES paper: no Frappe figure (issue 11's target: Fi-GNN's 0.9761)"),

@@ -142,10 +142,14 @@ def _annotation_kinds(annotation) -> tuple[set[str], bool]:
     for part in parts:
         if part == "None":
             optional = True
-        elif part in ("int", "float", "bool", "str"):
+        elif part in ("int", "float", "bool", "str", "list", "dict"):
             kinds.add(part)
         elif part.startswith(("Sequence[", "list[", "tuple[")):
-            kinds.add("seq_" + part[part.index("[") + 1:].split(",")[0].strip(" ]"))
+            inner = part[part.index("[") + 1:]
+            if inner.startswith(("Sequence[", "list[", "tuple[")):   # a list of lists (e.g. field pairs)
+                kinds.add("seq_seq_" + inner[inner.index("[") + 1:].split(",")[0].strip(" ]"))
+            else:
+                kinds.add("seq_" + inner.split(",")[0].strip(" ]"))
     return kinds, optional
 
 
@@ -162,13 +166,25 @@ def as_annotated(name: str, value: Any, annotation, bounds: tuple | None = None,
             return None
         raise ConfigError(f"{_where(name, where)} cannot be None")
     lo, hi, lo_open, hi_open = (tuple(bounds or (None, None)) + (False, False))[:4]
+    # A bare ``list`` or ``dict`` in the annotation: structured data (checked by the model), passed through.
+    if ("list" in kinds and isinstance(value, (list, tuple))) or ("dict" in kinds and isinstance(value, dict)):
+        return value
     seq = sorted(k for k in kinds if k.startswith("seq_"))
     if seq and (isinstance(value, (list, tuple)) or not kinds - set(seq)):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{_where(name, where)} must be a list (one entry per layer, e.g. [8, 4]), "
                               f"got {value!r}")
+        if seq[0].startswith("seq_seq_"):
+            if not all(isinstance(v, (list, tuple)) for v in value):
+                raise ConfigError(f"{_where(name, where)} must be a list of lists (e.g. [[0, 1], [2, 3]]), "
+                                  f"got {value!r}")
+            check = as_int if seq[0] == "seq_seq_int" else as_float
+            return [[check(f"{name}[{i}][{j}]", x, where=where) for j, x in enumerate(v)]
+                    for i, v in enumerate(value)]
         if seq[0] == "seq_int":
             return [as_int(f"{name}[{i}]", v, minimum=1, where=where) for i, v in enumerate(value)]
+        if seq[0] == "seq_str":
+            return [as_str(f"{name}[{i}]", v, where=where) for i, v in enumerate(value)]
         return [as_float(f"{name}[{i}]", v, where=where) for i, v in enumerate(value)]
     if "bool" in kinds:
         return as_bool(name, value, where=where)

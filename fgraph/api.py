@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import shutil
 import time
 from dataclasses import dataclass, fields as dc_fields
 from pathlib import Path
@@ -23,7 +24,9 @@ from .errors import (CheckpointError, ColumnNotFoundError, ConfigError, DataErro
 from .models.base import MODELS, CTRModel, build_model, check_hparams
 from .zoo import load_config as load_zoo_config
 from .train.checkpoint import check_same_space, to_plain
-from .train.run_dir import RESUME_FIXED_OPTIONS, RUN_KEYS, LoadedRun, RunDirectory, fixed_option_differences
+from .train.run_dir import (RESUME_FIXED_OPTIONS, RUN_KEYS, STAGES_DIR, LoadedRun, RunDirectory,
+                             fixed_option_differences)
+from .train.stages import fit_stages, is_staged
 from .train.trainer import TrainConfig, Trainer, seed_everything
 
 SPLITS = ("train", "valid", "test")
@@ -246,9 +249,12 @@ def train(model: str = "fm", dataset: str | None = None, *, data=None, valid=Non
             if not resume and "batch_size" not in given and config.protocol is None:
                 config = _file_batch_size(config, len(data["train"]))
                 run_config["train"] = to_plain(config.to_dict())
-        net = build_model(model, encoder.space_, **_read_pretrained(model_options))
+        staged = is_staged(model)
+        net = None if staged else build_model(model, encoder.space_, **_read_pretrained(model_options))
         if overwrite:
             run.clear()   # only now, so that a failure while reading the data leaves the old run intact
+            if staged:
+                shutil.rmtree(run.path / STAGES_DIR, ignore_errors=True)
         if not resume:
             run.write_config(run_config)
             run.write_encoder(encoder)
@@ -262,6 +268,10 @@ def train(model: str = "fm", dataset: str | None = None, *, data=None, valid=Non
                 run.write_encoder(encoder)   # restored from the checkpoint's copy
             if not run.schema_path.is_file():
                 run.write_schema(schema_)
+        if staged:
+            # The search stages (AIM), each a run of its own under stages/; the run itself retrains what they found.
+            final_options, _ = fit_stages(model, encoder, data, config, _read_found(model_options), run)
+            net = build_model(model, encoder.space_, **final_options)
         trainer = Trainer(net, config, encoder=encoder, run_dir=run, run_info=run_config)
         trainer.fit(data["train"], data["valid"], resume=resume, callbacks=callbacks)
         metrics = {"test": trainer.evaluate(data["test"], name="the test split"),
@@ -462,6 +472,16 @@ def _read_pretrained(model_options: dict) -> dict:
     # initial weights (then overwritten by the run's), and drawn at that point of the model's construction the
     # model's own initial weights are the ones fgraph has always drawn for a pre-trained run.
     return {**model_options, "pretrained": lambda: run.load().model}
+
+
+def _read_found(model_options: dict) -> dict:
+    """``model_options`` with a ``found`` run directory (an AIM run whose found set this run retrains, e.g.
+    ``fgraph train --model aim --base ipnn --model-option found=runs/aim-fm``) replaced by what that run found
+    (its ``search.json``): a model takes the found set, never a path. config.json keeps the path."""
+    source = model_options.get("found")
+    if not isinstance(source, (str, os.PathLike)):
+        return model_options
+    return {**model_options, "found": RunDirectory(source).read_search()["found"]}
 
 
 def _prepare_resume(run: RunDirectory, run_config: dict, config: TrainConfig, given: dict

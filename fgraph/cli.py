@@ -44,6 +44,12 @@ TRAIN_FLAGS = {
     "divergence_factor": (float, "stop when an epoch's loss exceeds this x the first batch's"),
 }
 
+#: Flags that set one model option (the same as --model-option KEY=VALUE), for the models that take it.
+MODEL_OPTION_FLAGS = {
+    "base": (str, "AIM: the base model it searches on and retrains, fm, deepfm or ipnn (default: fm)"),
+    "max_order": (int, "AIM: the highest interaction order searched, 2 or more (default: 2)"),
+}
+
 #: What a ``None`` default of a TrainConfig field means, for the help text.
 _NONE_MEANS = {
     "monitor": "auc for --task binary, rmse for regression",
@@ -154,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model hyperparameter (repeatable), e.g. --model-option heads=2")
     tr.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                     help="data-set builder option (repeatable), e.g. --dataset-option labels=pm1")
+    for name, (typ, help_) in MODEL_OPTION_FLAGS.items():
+        tr.add_argument("--" + name.replace("_", "-"), type=typ, default=None, help=help_)
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.add_argument("--list-models", action="store_true", help="list the model names and exit")
     _add_data_flags(tr)
@@ -210,6 +218,10 @@ def _train(args) -> int:
     if args.no_progress:
         options["progress"] = False
     options["model_options"] = {**options.get("model_options", {}), **_key_values(args.model_option, "--model-option")}
+    for name in MODEL_OPTION_FLAGS:
+        value = options.pop(name, None) if getattr(args, name) is None else getattr(args, name)
+        if value is not None:
+            options["model_options"][name] = value
     options["dataset_options"] = {**options.get("dataset_options", {}),
                                   **_key_values(args.dataset_option, "--dataset-option")}
     options.pop("source", None)   # how a config file was made: for the record only
@@ -223,9 +235,27 @@ def _train(args) -> int:
         print(f"configuration: {shipped} (fgraph's shipped configuration; flags override it, --no-zoo drops it)")
     run = api.train(**options)
     test = run.metrics["test"]
+    _print_search(run.run_dir)
     print(f"run directory: {run.run_dir}")
     print("test " + "  ".join(f"{k} {v:.4f}" for k, v in test.items()))
     return 0
+
+
+def _print_search(run_dir) -> None:
+    """A staged (AIM) run's kept ratio per order, as the AIM paper's Table 3 gives it."""
+    from .train.run_dir import RunDirectory
+
+    run = RunDirectory(run_dir)
+    if not run.search_path.is_file():
+        return
+    search = run.read_search()
+    for order, row in sorted(search.get("kept_ratio", {}).items()):
+        ratio = "-" if row["ratio"] is None else f"{100 * row['ratio']:.1f}%"
+        print(f"order {order}: kept {row['kept']} of {row['searched']} interaction-function pairs searched ({ratio})")
+    if search.get("dims_ratio") is not None:
+        print(f"embedding dimensions kept: {100 * search['dims_ratio']:.1f}% "
+              f"({', '.join(f'{f} {n}' for f, n in search['dims_kept'].items())})")
+    print(f"search record: {run.search_path}")
 
 
 def _evaluate(args) -> int:

@@ -19,3 +19,10 @@ from .afm import AFM, AttentivePairModel  # noqa: E402
 from .ifm import IFM, INN, DeepIFM  # noqa: E402
 
 __all__ += ["AFM", "AttentivePairModel", "IFM", "INN", "DeepIFM"]
+from .aim import AIM, AIM_BASES  # noqa: E402
+
+__all__ += ["AIM", "AIM_BASES"]
+from .deepfm import DeepFM, EmbeddingMLPModel  # noqa: E402
+from .ipnn import IPNN  # noqa: E402
+
+__all__ += ["DeepFM", "EmbeddingMLPModel", "IPNN"]

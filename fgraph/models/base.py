@@ -230,9 +230,13 @@ class CTRModel(nn.Module):
         * ``data`` (default ``"train"``): ``"train"`` to step on every training batch (several such
           optimisers share one backward pass), ``"valid"`` to step on a validation batch after every training
           step (bilevel search, e.g. FIVES's adjacency);
-        * ``optimizer`` (optional): a ``torch.optim`` name or class; default the trainer's ``optimizer``, with
-          its ``optimizer_options``;
-        * ``lr`` (optional, None: the trainer's ``lr``): the learning rate.
+        * ``optimizer`` (optional): a ``torch.optim`` name, fgraph's ``"grda"``
+          (:class:`fgraph.train.grda.GRDA`), or a class; default the trainer's ``optimizer``, with its
+          ``optimizer_options``;
+        * ``lr`` (optional, None: the trainer's ``lr``): the learning rate;
+        * ``options`` (optional): a dict of more keyword arguments for the optimiser (e.g.
+          ``{"c": 0.005, "mu": 0.8}`` for GRDA); an optimiser the description names gets only these, the
+          trainer's gets them over its ``optimizer_options``.
 
         The default is one optimiser over :meth:`parameter_groups`. Models that search (FIVES) return more.
         """

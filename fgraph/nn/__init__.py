@@ -28,3 +28,7 @@ __all__ += ["AttentiveEdgePooling", "pair_products", "upper_pairs", "FieldAspect
 from .init import init_dense, init_embeddings  # noqa: E402
 
 __all__ += ["init_embeddings", "init_dense"]
+from .gates import DimensionGate, InteractionGate  # noqa: E402
+from .hyperedge_interaction import FUNCTIONS as INTERACTION_FUNCTIONS, HyperedgeInteraction, as_hyperedges  # noqa: E402
+
+__all__ += ["DimensionGate", "InteractionGate", "HyperedgeInteraction", "INTERACTION_FUNCTIONS", "as_hyperedges"]

@@ -20,6 +20,34 @@ def _lookup(weight: Tensor, ids: Tensor) -> Tensor:
     return F.embedding(ids, weight)
 
 
+def _field_size(field: str, value, dim: int):
+    """A ``field_dims`` value checked: a size >= 1 (an int), or a sorted tuple of distinct coordinates of
+    ``0..dim-1`` (the kept dimensions of an embedding-dimension search)."""
+    if isinstance(value, bool):
+        raise ValueError(f"field_dims[{field!r}] must be a size or a list of coordinates, got {value!r}")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"field_dims[{field!r}] must be a size >= 1 (or a list of kept coordinates), "
+                             f"got {value}")
+        return value
+    try:
+        coords = [int(c) for c in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"field_dims[{field!r}] must be a size or a list of coordinates of 0..{dim - 1}, "
+                         f"got {value!r}") from None
+    if len(set(coords)) != len(coords) or any(not 0 <= c < dim for c in coords):
+        raise ValueError(f"field_dims[{field!r}] lists coordinates {coords}; they must be distinct and lie in "
+                         f"0..{dim - 1} (the embedding size is {dim})")
+    return tuple(sorted(coords))
+
+
+def _group_key(value, dim: int) -> tuple[int, bool]:
+    """(size, placed) of a field: all ``dim`` coordinates kept is the main group."""
+    if isinstance(value, int):
+        return value, False
+    return (dim, False) if len(value) == dim else (len(value), True)
+
+
 class FieldEmbedding(nn.Module):
     r"""Embeds every field of a batch into a ``(B, n, d)`` tensor.
 
@@ -39,6 +67,11 @@ class FieldEmbedding(nn.Module):
         dim: embedding size ``d``.
         field_dims: optional ``{field: size}``; those fields get a table of their own size, projected to
             ``d`` by a bias-free linear map (mixed-dimension embeddings). Fields of equal size share a table.
+            A value may instead be a list of coordinates of ``0..d-1`` (AIM's embedding-dimension search,
+            Eq. 16-18): the field gets a table with one column per listed coordinate, placed at those
+            coordinates of the ``d``-vector, the others zero, with no parameters for the placement (an empty
+            list: the field's embedding is all zeros). Fields with the same number of kept coordinates share
+            a table.
         init_std: standard deviation of the normal initialisation; ``None`` uses Xavier-uniform.
 
     Shapes:
@@ -56,19 +89,27 @@ class FieldEmbedding(nn.Module):
         unknown = [f for f in field_dims if f not in space.names]
         if unknown:
             raise KeyError(f"field_dims names fields that do not exist: {unknown} (fields: {space.names})")
+        field_dims = {f: _field_size(f, v, dim) for f, v in field_dims.items()}
         self.space, self.dim, self.field_dims, self.init_std = space, dim, field_dims, init_std
-        sizes = [field_dims.get(name, dim) for name in space.names]
-        self.group_sizes = sorted(set(sizes), key=lambda s: (s != dim, s))
+        # A group: (size, placed), placed for fields whose kept coordinates are listed (see field_dims).
+        keys = [_group_key(field_dims.get(name, dim), dim) for name in space.names]
+        self.group_keys = sorted(set(keys), key=lambda key: (key != (dim, False), key[1], key[0]))
+        self.group_sizes = [size for size, _ in self.group_keys]
         self.tables = nn.ModuleList()
         self.projections = nn.ModuleList()
-        for g, size in enumerate(self.group_sizes):
-            pos = [k for k, s in enumerate(sizes) if s == size]
+        for g, key in enumerate(self.group_keys):
+            size, placed = key
+            pos = [k for k, other in enumerate(keys) if other == key]
             cards = torch.tensor([space.cardinalities[k] for k in pos])
             offsets = torch.cat([torch.zeros(1, dtype=torch.long), cards.cumsum(0)[:-1]])
             self.register_buffer(f"positions_{g}", torch.tensor(pos, dtype=torch.long), persistent=False)
             self.register_buffer(f"offsets_{g}", offsets, persistent=False)
+            if placed:   # (n_g, size): the coordinates of d each field's columns go to
+                coords = [list(field_dims[space.names[k]]) for k in pos]
+                self.register_buffer(f"coordinates_{g}", torch.tensor(coords, dtype=torch.long).view(len(pos), size),
+                                     persistent=False)
             self.tables.append(nn.Embedding(int(cards.sum()), size))
-            self.projections.append(nn.Identity() if size == dim else nn.Linear(size, dim, bias=False))
+            self.projections.append(nn.Identity() if size == dim or placed else nn.Linear(size, dim, bias=False))
         bag_pos = space.bag_positions
         self.register_buffer("bag_positions", torch.tensor(bag_pos, dtype=torch.long), persistent=False)
         self.has_values = bool(space.scaled_positions)
@@ -81,6 +122,8 @@ class FieldEmbedding(nn.Module):
 
     def reset_parameters(self) -> None:
         for g, table in enumerate(self.tables):
+            if table.weight.numel() == 0:
+                continue
             if self.init_std is None:
                 nn.init.xavier_uniform_(table.weight)
             else:
@@ -112,6 +155,10 @@ class FieldEmbedding(nn.Module):
                 rows = _lookup(table.weight, tokens.clamp(min=0) + offsets[where].view(1, -1, 1))  # (B, nb, L, s)
                 pooled = (rows * mask).sum(2) / mask.sum(2).clamp(min=1)
                 out = out.index_copy(1, where, pooled)
+        if self.group_keys[g][1]:
+            coords = getattr(self, f"coordinates_{g}")
+            placed = out.new_zeros(*out.shape[:2], self.dim)
+            return placed.scatter(2, coords.unsqueeze(0).expand(out.size(0), -1, -1), out)
         return self.projections[g](out)
 
     def forward(self, batch: TabularBatch) -> Tensor:

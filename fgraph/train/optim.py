@@ -14,13 +14,16 @@ from typing import Callable
 import torch
 
 from ..errors import ConfigError
+from .grda import GRDA
 
 #: where an optimiser steps: on every training batch, or on a validation batch after every training step
 OPTIMIZER_DATA = ("train", "valid")
 #: the keys of a model's optimiser description (see :meth:`fgraph.models.CTRModel.configure_optimizers`)
-REQUEST_KEYS = ("params", "name", "data", "optimizer", "lr")
+REQUEST_KEYS = ("params", "name", "data", "optimizer", "lr", "options")
 #: the training options a parameter group may take its weight decay from (``decay_from``)
 DECAY_OPTIONS = ("weight_decay", "embedding_weight_decay")
+#: fgraph's own optimisers, by the (lower-case) name :func:`resolve_optimizer` knows them by
+FGRAPH_OPTIMIZERS: dict[str, type] = {"grda": GRDA}
 
 
 @dataclass
@@ -49,16 +52,20 @@ class OptimConfig:
 
 
 def resolve_optimizer(name: str | type | Callable) -> Callable:
-    """``"adam"``, ``"Adagrad"``, ``"sgd"`` ... (any ``torch.optim`` class, case-insensitive) or a class."""
+    """``"adam"``, ``"Adagrad"``, ``"sgd"`` ... (any ``torch.optim`` class), ``"grda"`` (fgraph's own,
+    :data:`FGRAPH_OPTIMIZERS`), case-insensitive; or a class, returned as it is."""
     if not isinstance(name, str):
         return name
+    if name.lower() in FGRAPH_OPTIMIZERS:
+        return FGRAPH_OPTIMIZERS[name.lower()]
     table = {k.lower(): getattr(torch.optim, k) for k in dir(torch.optim)
              if inspect.isclass(getattr(torch.optim, k)) and issubclass(getattr(torch.optim, k), torch.optim.Optimizer)}
     try:
         return table[name.lower()]
     except KeyError:
         raise ConfigError(f"unknown optimizer {name!r}; choose one of torch.optim's: "
-                         f"{sorted(k for k in table if k != 'optimizer')}") from None
+                         f"{sorted(k for k in table if k != 'optimizer')}, or fgraph's: "
+                         f"{sorted(FGRAPH_OPTIMIZERS)}") from None
 
 
 def resolve_groups(groups: list, cfg: OptimConfig) -> list:
@@ -91,12 +98,14 @@ def build_optimizers(model, cfg: OptimConfig) -> list[OptimizerSpec]:
     :meth:`~fgraph.models.CTRModel.configure_optimizers`, in that order.
 
     An optimiser without ``optimizer`` is ``cfg.optimizer`` with ``cfg.extra`` (the training option
-    ``optimizer_options``); one that names its own gets only what it asks for. ``lr`` missing or None is
-    ``cfg.lr``.
+    ``optimizer_options``) updated by the description's ``options``; one that names its own gets only its
+    ``options`` (e.g. ``{"optimizer": "grda", "options": {"c": 0.005, "mu": 0.8}}``). ``lr`` missing or None
+    is ``cfg.lr``.
 
     Raises:
         TypeError: the model's description is not a list of dicts with the keys of :data:`REQUEST_KEYS`
-            and a ``data`` of :data:`OPTIMIZER_DATA` (a model's mistake, not the user's).
+            and a ``data`` of :data:`OPTIMIZER_DATA`, or its ``options`` is not a dict of keyword arguments
+            other than ``params`` and ``lr`` (a model's mistake, not the user's).
     """
     requests = model.configure_optimizers()
     where = f"{type(model).__name__}.configure_optimizers()"
@@ -112,10 +121,16 @@ def build_optimizers(model, cfg: OptimConfig) -> list[OptimizerSpec]:
         if unknown or data not in OPTIMIZER_DATA:
             raise TypeError(f"{where}: optimiser {request.get('name', 'main')!r} has unknown keys {unknown} or "
                             f"data={data!r}; the keys are {REQUEST_KEYS}, data one of {OPTIMIZER_DATA}")
+        options = {} if request.get("options") is None else request["options"]
+        if not isinstance(options, dict) or not all(isinstance(k, str) for k in options) \
+                or {"params", "lr"} & set(options):
+            raise TypeError(f"{where}: optimiser {request.get('name', 'main')!r} has options={options!r}; "
+                            f"options must be a dict of the optimiser's keyword arguments other than 'params' "
+                            f"and 'lr' (the description's own keys)")
         if request.get("optimizer") is None:
-            opt_cls, extra = resolve_optimizer(cfg.optimizer), cfg.extra
+            opt_cls, extra = resolve_optimizer(cfg.optimizer), {**cfg.extra, **options}
         else:
-            opt_cls, extra = resolve_optimizer(request["optimizer"]), {}
+            opt_cls, extra = resolve_optimizer(request["optimizer"]), dict(options)
         lr = cfg.lr if request.get("lr") is None else request["lr"]
         optimizer = opt_cls(resolve_groups(list(request["params"]), cfg), lr=lr, **extra)
         specs.append(OptimizerSpec(optimizer, data, request.get("name", "main")))
@@ -123,4 +138,4 @@ def build_optimizers(model, cfg: OptimConfig) -> list[OptimizerSpec]:
 
 
 __all__ = ["OptimConfig", "OptimizerSpec", "resolve_optimizer", "resolve_groups", "build_optimizers",
-           "OPTIMIZER_DATA"]
+           "OPTIMIZER_DATA", "FGRAPH_OPTIMIZERS"]

@@ -41,8 +41,11 @@ except ImportError:  # pragma: no cover - not on Linux/macOS
 CONFIG_FILE, ENCODER_FILE, CHECKPOINT_FILE = "config.json", "encoder.json", "checkpoint.pt"
 HISTORY_FILE, METRICS_FILE, LOG_FILE = "history.json", "metrics.json", "log.txt"
 SCHEMA_FILE = "schema.yaml"
+#: what a staged run (AIM) searched and found, and the folder of its search stages (one run directory each)
+SEARCH_FILE, STAGES_DIR = "search.json", "stages"
 #: every file a training writes into its run directory
-RUN_FILES = (CONFIG_FILE, ENCODER_FILE, CHECKPOINT_FILE, HISTORY_FILE, METRICS_FILE, LOG_FILE, SCHEMA_FILE)
+RUN_FILES = (CONFIG_FILE, ENCODER_FILE, CHECKPOINT_FILE, HISTORY_FILE, METRICS_FILE, LOG_FILE, SCHEMA_FILE,
+             SEARCH_FILE)
 LOCK_FILE = ".lock"
 #: what config.json names that a resume, and the checkpoint, must agree with
 RUN_KEYS = ("model", "dataset", "min_count", "model_options", "dataset_options")
@@ -151,6 +154,38 @@ class RunDirectory:
     def log_path(self) -> Path:
         """``log.txt``: one line per completed epoch."""
         return self.path / LOG_FILE
+
+    @property
+    def search_path(self) -> Path:
+        """``search.json``: a staged run's search (AIM): the stages, what each found, the kept set retrained."""
+        return self.path / SEARCH_FILE
+
+    def stage_path(self, stage: str) -> Path:
+        """``stages/<stage>``: the run directory of one search stage of a staged run."""
+        return self.path / STAGES_DIR / stage
+
+    def write_search(self, search: dict) -> None:
+        """Write ``search.json`` (plain data)."""
+        write_json_atomic(self.search_path, search)
+
+    def read_search(self) -> dict:
+        """``search.json`` of a staged run.
+
+        Raises:
+            InputFileNotFoundError: the run has none (it is not an AIM run, or its search has not ended).
+            InputFileError: the file is damaged.
+        """
+        path = self.search_path
+        if not path.is_file():
+            raise InputFileNotFoundError(f"{self.path} has no {SEARCH_FILE}: it is not the directory of an AIM run "
+                                         f"whose search has ended")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputFileError(f"{path} is not a readable search record ({e})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("found"), dict):
+            raise InputFileError(f"{path} is not a search record: it has no 'found' mapping")
+        return data
 
     @property
     def schema_path(self) -> Path:
