@@ -4,6 +4,8 @@
     python -m benchmarks.reproduce --quick              # a small subset, minutes
     python -m benchmarks.reproduce --models fm fignn --datasets frappe --seeds 0 1 2
     python -m benchmarks.reproduce --table-only         # rewrite docs/results.md from the runs done so far
+    python -m benchmarks.reproduce --models aim --datasets frappe --model-option base=deepfm max_order=3 \
+        --label "aim(deepfm) order 3"                   # a variant: model options on top, its own row
 
 Each run is ``fgraph.api.train(model, dataset, seed=s)``, so it uses the shipped configuration
 (``fgraph/zoo/<model>-<dataset>.yaml``) when there is one and the defaults otherwise, exactly as
@@ -58,20 +60,34 @@ QUICK = [("fm", "synthetic"), ("fignn", "synthetic"), ("fm", "movielens100k")]
 
 
 def record_path(results: Path, model: str, dataset: str, seed: int) -> Path:
-    return results / f"{model}-{dataset}-seed{seed}.json"
+    safe = "".join(c if c.isalnum() or c in "+-_." else "_" for c in model)
+    return results / f"{safe}-{dataset}-seed{seed}.json"
 
 
-def run_one(model: str, dataset: str, seed: int, threads: int, results: Path, command: str = "") -> dict:
-    """Train once (in a throw-away run directory) and record the figures."""
+def _search_summary(run_dir: Path) -> dict | None:
+    """A staged (AIM) run's kept ratio per order and embedding dimensions kept, from its search.json."""
+    path = run_dir / "search.json"
+    if not path.is_file():
+        return None
+    search = json.loads(path.read_text())
+    return {"kept_ratio": search.get("kept_ratio"), "dims_ratio": search.get("dims_ratio")}
+
+
+def run_one(model: str, dataset: str, seed: int, threads: int, results: Path, command: str = "",
+            model_options: dict | None = None, label: str | None = None) -> dict:
+    """Train once (in a throw-away run directory) and record the figures. ``model_options`` go on top of the
+    shipped configuration's; ``label`` names the row (default: the model's name)."""
     out = Path(tempfile.mkdtemp(prefix=f"reproduce-{model}-{dataset}-"))
     started = time.perf_counter()
     try:
-        run = api.train(model, dataset, seed=seed, threads=threads, progress=False, out=out / "run")
+        run = api.train(model, dataset, seed=seed, threads=threads, progress=False, out=out / "run",
+                        **({"model_options": model_options} if model_options else {}))
     finally:
         wall = time.perf_counter() - started
     history = run.trainer.history
     rec = {
-        "model": model, "dataset": dataset, "seed": seed, "wall_s": round(wall, 1),
+        "model": label or model, "dataset": dataset, "seed": seed, "wall_s": round(wall, 1),
+        "search": _search_summary(out / "run"),
         "epochs_run": run.metrics["epochs_run"], "best_epoch": run.metrics["best_epoch"],
         "test": run.metrics["test"], "valid": run.metrics["valid"],
         "samples_per_s": statistics.median(h["samples_per_s"] for h in history) if history else None,
@@ -81,7 +97,7 @@ def run_one(model: str, dataset: str, seed: int, threads: int, results: Path, co
         platform.machine(), "threads": threads,
     }
     results.mkdir(parents=True, exist_ok=True)
-    path = record_path(results, model, dataset, seed)
+    path = record_path(results, label or model, dataset, seed)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(rec, indent=1, default=str))
     tmp.replace(path)
@@ -97,6 +113,22 @@ def _mean_std(values: list[float], digits: int = 4) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+def _kept_text(rs: list[dict]) -> str:
+    """The kept ratio per order (and of embedding dimensions) of staged runs, mean over the seeds."""
+    searches = [r["search"] for r in rs if r.get("search")]
+    if not searches:
+        return ""
+    orders = sorted({p for s in searches for p in (s.get("kept_ratio") or {})})
+    parts = []
+    for p in orders:
+        ratios = [s["kept_ratio"][p]["ratio"] for s in searches if p in s["kept_ratio"]]
+        parts.append(f"order {p}: {100 * statistics.mean(ratios):.1f}%")
+    dims = [s["dims_ratio"] for s in searches if s.get("dims_ratio") is not None]
+    if dims:
+        parts.append(f"dims: {100 * statistics.mean(dims):.0f}%")
+    return "; ".join(parts)
+
+
 def write_table(results: Path, table: Path, command: str) -> str:
     records = [json.loads(p.read_text()) for p in sorted(results.glob("*.json"))]
     groups: dict[tuple[str, str], list[dict]] = {}
@@ -108,8 +140,11 @@ def write_table(results: Path, table: Path, command: str) -> str:
              "rebuilt from the run records in `benchmarks/results/`. Each run is `fgraph train --model M "
              "--dataset D --seed S` with no other flag: the shipped configuration (`zoo`) when there is one. "
              "Test split; mean ± std over the seeds run. Published figures are the sources' own test figures.",
-             "", "The records were made by:", "", *[f"- `{c}`" for c in made_by], "", "| data set | model | config | seeds | test AUC | test logloss | test RMSE | epochs | wall s | "
-             "samples/s | published | source |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "", "The records were made by:", "", *[f"- `{c}`" for c in made_by], "",
+             "AIM rows: `kept` is the share of the searched interaction-function pairs its search kept, per order "
+             "(the AIM paper's FI ratio, Table 3), mean over the seeds; `dims` the share of embedding dimensions kept.",
+             "", "| data set | model | config | seeds | test AUC | test logloss | test RMSE | epochs | wall s | "
+             "samples/s | kept | published | source |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (dataset, model), rs in sorted(groups.items()):
         rs.sort(key=lambda r: r["seed"])
         test = [r["test"] for r in rs]
@@ -121,7 +156,7 @@ def write_table(results: Path, table: Path, command: str) -> str:
             f"{_mean_std([t['logloss'] for t in test if 'logloss' in t])} | "
             f"{_mean_std([t['rmse'] for t in test if 'rmse' in t])} | "
             f"{_mean_std([r['epochs_run'] for r in rs], 1)} | {_mean_std([r['wall_s'] for r in rs], 0)} | "
-            f"{_mean_std([r['samples_per_s'] for r in rs if r['samples_per_s']], 0)} | "
+            f"{_mean_std([r['samples_per_s'] for r in rs if r['samples_per_s']], 0)} | {_kept_text(rs)} | "
             f"{'' if pub is None else pub} | {source} |")
     text = "\n".join(lines) + "\n"
     table.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", type=Path, default=TABLE, help="the Markdown table to write")
     parser.add_argument("--rerun", action="store_true", help="run again what is already recorded")
     parser.add_argument("--table-only", action="store_true", help="only rebuild the table from the records")
+    parser.add_argument("--model-option", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="model options on top of the shipped configuration's (values read as JSON when they "
+                             "parse), for a variant; give --label with them")
+    parser.add_argument("--label", help="the row's name for a variant (default: the model's name)")
     args = parser.parse_args(argv)
+    from fgraph.configfile import key_values
+
+    options = key_values(args.model_option, "--model-option") if args.model_option else {}
+    if options and not args.label:
+        parser.error("--model-option makes a variant: name its row with --label")
+    if args.label and not (args.models and len(args.models) == 1):
+        parser.error("--label names one model's variant: give exactly one --models")
     command = "python -m benchmarks.reproduce " + " ".join(argv if argv is not None else sys.argv[1:])
     if not args.table_only:
         if args.quick:
@@ -153,10 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             seeds = args.seeds
         for model, dataset in pairs:
             for seed in seeds:
-                if record_path(args.results, model, dataset, seed).exists() and not args.rerun:
-                    print(f"{model} {dataset} seed {seed}: recorded already", flush=True)
+                if record_path(args.results, args.label or model, dataset, seed).exists() and not args.rerun:
+                    print(f"{args.label or model} {dataset} seed {seed}: recorded already", flush=True)
                     continue
-                rec = run_one(model, dataset, seed, args.threads, args.results, command)
+                rec = run_one(model, dataset, seed, args.threads, args.results, command, options, args.label)
                 print(f"{model} {dataset} seed {seed}: test {rec['test']} in {rec['wall_s']} s, "
                       f"{rec['epochs_run']} epochs", flush=True)
     print(write_table(args.results, args.table, command))

@@ -14,6 +14,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import ConfigError
+from .gates import function_panels, has_gates
 from .structure import _flatten, interaction_graph
 
 #: The most rows of panels one figure holds (instance level: one row of panels per instance).
@@ -72,8 +73,8 @@ def _tick_size(n: int) -> float:
 
 def heatmap_figure(graphs, attr: str | None = None, names: Sequence[str] | None = None, title: str | None = None):
     """A figure of one heat map per graph: a row of panels per instance (graphs with a ``row`` attribute), a
-    column per layer (a single row of panels wraps after 3, or 2 beyond 20 fields); each panel with its own
-    colour bar, field names on both axes.
+    column per layer (or per ``function``: AIM's :func:`~fgraph.explain.gates.function_panels`; a single row of
+    panels wraps after 3, or 2 beyond 20 fields); each panel with its own colour bar, field names on both axes.
 
     Args:
         graphs: what :func:`~fgraph.explain.interaction_graph` returns (a graph, a list or nested lists).
@@ -91,11 +92,12 @@ def heatmap_figure(graphs, attr: str | None = None, names: Sequence[str] | None 
         raise ConfigError("no graphs to draw")
     names = list(flat[0].nodes) if names is None else list(names)
     row_keys = list(dict.fromkeys(g.graph.get("row") for g in flat))
-    layer_keys = list(dict.fromkeys(g.graph.get("layer") for g in flat))
+    column = lambda g: (g.graph.get("layer"), g.graph.get("function"))  # noqa: E731
+    layer_keys = list(dict.fromkeys(column(g) for g in flat))
     if len(row_keys) > MAX_PANEL_ROWS:
         raise ConfigError(f"{len(row_keys)} rows are too many for one figure (at most {MAX_PANEL_ROWS}): draw "
                           f"fewer rows at a time (rows=)")
-    grid = {(row_keys.index(g.graph.get("row")), layer_keys.index(g.graph.get("layer"))): g for g in flat}
+    grid = {(row_keys.index(g.graph.get("row")), layer_keys.index(column(g))): g for g in flat}
     n_rows, n_cols = len(row_keys), len(layer_keys)
     n = len(names)
     wrap = 3 if n <= 20 else 2                             # panels side by side, for one row of panels
@@ -137,6 +139,7 @@ def heatmap_figure(graphs, attr: str | None = None, names: Sequence[str] | None 
         ax.tick_params(length=2, pad=1.5)
         parts = [f"layer {g.graph['layer']}" if "layer" in g.graph else None,
                  f"order {g.graph['order']}" if "order" in g.graph else None,
+                 str(g.graph["function"]) if "function" in g.graph else None,
                  f"row {g.graph['row']}" if "row" in g.graph else None]
         head = f"{g.graph.get('model', '')} \u00b7 " + ", ".join(p for p in parts if p)
         ax.set_title(f"{head}\n{a}", fontsize=10)
@@ -152,7 +155,8 @@ def heatmap_figure(graphs, attr: str | None = None, names: Sequence[str] | None 
         bars.append(bar)
     if title is None:
         level = first.get("level")
-        title = f"{first.get('model', 'model')}: {used_attr if attr is None else attr} per layer"
+        per = "function" if "function" in first and "layer" not in first else "layer"
+        title = f"{first.get('model', 'model')}: {used_attr if attr is None else attr} per {per}"
         if level:
             title += f", {level} level"
         notes = ([f"mean over {first['rows']} rows"] if first.get("rows") else []) + (["grey: no edge"] if missing
@@ -171,6 +175,19 @@ def save_figure(fig, out, dpi: int = 150) -> Path:
     return out
 
 
+def aim_panels(pair_graph: nx.MultiGraph) -> list[nx.Graph]:
+    """The heat-map panels of an AIM model's order-2 graph (:func:`~fgraph.explain.gates.function_panels`).
+
+    Raises:
+        ConfigError: the graph has no edge (the model keeps no pair).
+    """
+    panels = function_panels(pair_graph)
+    if not panels:
+        raise ConfigError(f"the {pair_graph.graph.get('model', 'AIM')} model keeps no order-2 interaction, so there "
+                          f"is no pair heat map to draw (its interactions: interaction_graph(model, order='all'))")
+    return panels
+
+
 def plot_heatmaps(model, data=None, level: str = "dataset", attr: str | None = None, out=None, *,
                   layer: int | None = None, encoder=None, rows: Sequence[int] | None = None, dpi: int = 150):
     """Heat maps of a model's learned edge weights: per layer, a field x field matrix (the GraphFM paper's
@@ -180,6 +197,10 @@ def plot_heatmaps(model, data=None, level: str = "dataset", attr: str | None = N
     :func:`~fgraph.explain.interaction_graph`; entry ``[i, j]`` is the weight of edge ``j -> i`` (a symmetric
     matrix for AFM and the IFM family), grey where there is no edge. At instance level each row gets a row of
     panels (at most :data:`MAX_PANEL_ROWS`).
+
+    AIM: one panel per interaction function, its order-2 gates ``alpha`` (a symmetric matrix, grey where the
+    pair is not kept with that function; :func:`~fgraph.explain.gates.function_panels`); higher orders are not
+    drawn. Data-set level only, and no ``layer``.
 
     Args:
         attr: the edge attribute to draw (default: the layer's first, e.g. GraphFM ``coefficient``, Fi-GNN and
@@ -192,10 +213,14 @@ def plot_heatmaps(model, data=None, level: str = "dataset", attr: str | None = N
 
     Raises:
         ImportError: matplotlib is not installed (``pip install 'fgraph[plot]'``).
-        ConfigError: ``attr`` is no edge attribute of the graphs, and the errors of ``interaction_graph``.
+        ConfigError: ``attr`` is no edge attribute of the graphs, an AIM model that keeps no pair, and the errors
+            of ``interaction_graph``.
     """
     _matplotlib()
-    graphs = interaction_graph(model, data, level=level, layer=layer, encoder=encoder, rows=rows)
+    graphs = interaction_graph(model, data, level=level, layer=layer, encoder=encoder, rows=rows,
+                               **({"order": 2} if has_gates(model) else {}))
+    if has_gates(model):
+        graphs = aim_panels(graphs)
     fig = heatmap_figure(graphs, attr, names=list(model.space.names))
     if out is not None:
         save_figure(fig, out, dpi)

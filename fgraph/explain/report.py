@@ -1,4 +1,5 @@
-"""Explain a trained run into a folder of files: graphs, heat maps, FIVES's ranked interactions, an index.
+"""Explain a trained run into a folder of files: graphs, heat maps, FIVES's ranked interactions, AIM's kept
+interactions and search, an index.
 
 :func:`explain_run` is what ``fgraph explain RUN_DIR --out DIR`` runs. It reads the run
 (:class:`~fgraph.train.run_dir.RunDirectory`) but not the run's data set (reading a data set is the front
@@ -15,12 +16,13 @@ import pandas as pd
 
 from ..data.loader import TabularBatch
 from ..data.space import EncodedData
-from ..errors import ConfigError, InputFileError, RunDirectoryError
+from ..errors import ConfigError, InputFileError, InputFileNotFoundError, RunDirectoryError
 from ..train.run_dir import RUN_FILES, RunDirectory, write_json_atomic
 from .cross_features import write_interactions_csv
+from .gates import ALL_ORDERS, aim_interaction_table, function_panels, has_gates, search_tables
 from .heatmaps import MAX_PANEL_ROWS, _matplotlib, edge_attributes, heatmap_figure, save_figure
-from .structure import (LEVELS, _check_formats, check_level, check_rows, interaction_graph, model_label,
-                        models_with_structure, reader_for, write_graphs)
+from .structure import (LEVELS, _check_formats, check_gate_level, check_level, check_rows, interaction_graph,
+                        model_label, models_with_structure, reader_for, write_graphs)
 
 #: The index :func:`explain_run` writes last; its presence marks a folder as holding an explanation.
 INDEX_FILE = "explain.json"
@@ -108,6 +110,14 @@ def explain_run(run_dir, out, *, rows: Sequence[int] | None = None, data=None, l
       :func:`~fgraph.explain.heatmaps.heatmap_figure`;
     * FIVES only: ``interactions.csv``, its explicit interactive features ranked by weight
       (:func:`~fgraph.explain.fives_interaction_table`);
+    * AIM (data-set level only; its gates are global): ``graphs/dataset_order2.<suffix>`` (the pairs, an
+      ``nx.MultiGraph`` keyed by function) and ``graphs/dataset_orderall.<suffix>`` (the bipartite graph of
+      fields and interactions of every order), ``heatmap_dataset.png`` (the order-2 ``alpha``, one panel per
+      function; left out when no pair is kept), ``interactions.csv`` (the kept interactions:
+      :func:`~fgraph.explain.aim_interaction_table`) and, under ``search``, ``kept_ratio.csv`` (per order:
+      searched, kept, ratio) and ``dims_kept.csv`` (per field, the embedding dimensions kept), from the run's
+      ``search.json`` (a search stage's run: from its own gates; see :func:`~fgraph.explain.search_tables`),
+      each when there is something to write;
     * ``explain.json``, last: the index of what was written (paths relative to ``out``), with the run, the
       model, the levels, the rows and the layers' edge attributes.
 
@@ -134,8 +144,8 @@ def explain_run(run_dir, out, *, rows: Sequence[int] | None = None, data=None, l
         overwrite: replace a previous explanation in ``out`` (only the files its index lists are removed).
 
     Returns:
-        ``{"graphs": [...], "heatmaps": [...], "interactions": [...], "index": [out/explain.json]}``, the paths
-        written (absolute when ``out`` is).
+        ``{"graphs": [...], "heatmaps": [...], "interactions": [...], "search": [...], "index":
+        [out/explain.json]}``, the paths written (absolute when ``out`` is).
 
     Raises:
         RunDirectoryError: ``out`` is a file, holds a run, other files, or a previous explanation without
@@ -155,6 +165,8 @@ def explain_run(run_dir, out, *, rows: Sequence[int] | None = None, data=None, l
     _check_out(out, overwrite, remove=False)
     loaded = RunDirectory(run_dir).load()
     model = loaded.model
+    if has_gates(model):
+        return _explain_gates(run_dir, out, loaded, levels, layer, attr, formats, heatmaps, overwrite)
     try:
         reader = reader_for(model)
     except TypeError:
@@ -189,7 +201,7 @@ def explain_run(run_dir, out, *, rows: Sequence[int] | None = None, data=None, l
     # Then write.
     _check_out(out, overwrite, remove=True)
     out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, list[Path]] = {"graphs": [], "heatmaps": [], "interactions": [], "index": []}
+    written: dict[str, list[Path]] = {"graphs": [], "heatmaps": [], "interactions": [], "search": [], "index": []}
     attributes = {}
     for lv, (graphs, fig) in results.items():
         written["graphs"] += write_graphs(graphs, out / GRAPHS_DIR, lv, formats)
@@ -200,6 +212,12 @@ def explain_run(run_dir, out, *, rows: Sequence[int] | None = None, data=None, l
             written["heatmaps"].append(save_figure(fig, out / f"heatmap_{lv}.png"))
     if fives:
         written["interactions"].append(write_interactions_csv(model, out / "interactions.csv"))
+    return _write_index(out, written, run_dir, model, loaded, levels, rows, layer, attributes, attr)
+
+
+def _write_index(out: Path, written: dict, run_dir: Path, model, loaded, levels, rows, layer, attributes,
+                 attr, **extra) -> dict[str, list[Path]]:
+    """Write ``explain.json``, the index of ``written``, last; ``written`` with it."""
     index = {
         "fgraph_explain": INDEX_VERSION,
         "run": os.fspath(run_dir.resolve()),
@@ -210,12 +228,54 @@ def explain_run(run_dir, out, *, rows: Sequence[int] | None = None, data=None, l
         "layer": layer,
         "edge_attributes": attributes,
         "heatmap_attribute": attr,
+        **extra,
         "files": {group: [p.relative_to(out).as_posix() for p in paths] for group, paths in written.items()
                   if group != "index"},
     }
     write_json_atomic(out / INDEX_FILE, index)
     written["index"].append(out / INDEX_FILE)
     return written
+
+
+def _read_search(run_dir: Path) -> dict | None:
+    """The run's ``search.json`` (an AIM run), or None where it has none (a search stage's run directory)."""
+    try:
+        return RunDirectory(run_dir).read_search()
+    except InputFileNotFoundError:
+        return None
+
+
+def _explain_gates(run_dir: Path, out: Path, loaded, levels, layer, attr, formats, heatmaps,
+                   overwrite) -> dict[str, list[Path]]:
+    """:func:`explain_run` of a model with global gated interactions (AIM): its graphs, its pair heat map, its
+    kept interactions and what its search kept. The rows are not read."""
+    model = loaded.model
+    for lv in levels:
+        check_gate_level(model, lv)
+    # Compute everything first.
+    graphs = [interaction_graph(model, level="dataset", layer=layer, order=order) for order in (2, ALL_ORDERS)]
+    panels = function_panels(graphs[0])
+    fig = heatmap_figure(panels, attr, names=list(model.space.names)) if heatmaps and panels else None
+    table = aim_interaction_table(model)
+    search = _read_search(run_dir)
+    tables = search_tables(search, model)
+
+    # Then write.
+    _check_out(out, overwrite, remove=True)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, list[Path]] = {"graphs": [], "heatmaps": [], "interactions": [], "search": [], "index": []}
+    written["graphs"] += write_graphs(graphs, out / GRAPHS_DIR, "dataset", formats)
+    if fig is not None:
+        written["heatmaps"].append(save_figure(fig, out / "heatmap_dataset.png"))
+    table.to_csv(out / "interactions.csv", index=False, encoding="utf-8")
+    written["interactions"].append(out / "interactions.csv")
+    for name in ("kept_ratio", "dims_kept"):
+        if name in tables:
+            tables[name].to_csv(out / f"{name}.csv", index=False, encoding="utf-8")
+            written["search"].append(out / f"{name}.csv")
+    attributes = {"dataset": edge_attributes(graphs[0])}
+    return _write_index(out, written, run_dir, model, loaded, ["dataset"], None, layer, attributes, attr,
+                        search=os.fspath(RunDirectory(run_dir).search_path.resolve()) if search else None)
 
 
 __all__ = ["explain_run", "INDEX_FILE", "GRAPHS_DIR"]

@@ -9,6 +9,10 @@ dense field x field tensors per layer (:class:`LayerWeights`):
 * AFM and the IFM family (IFM, INN, DeepIFM): :meth:`~fgraph.models.AttentivePairModel.pair_weights`, per
   row and pair, plus the pair attributes that do not depend on the row.
 
+AIM's gated interactions (:meth:`~fgraph.models.AIM.gate_weights`) are of any order and global, so they are no
+field x field tensors: :mod:`fgraph.explain.gates` builds their graphs, and :func:`interaction_graph` hands
+over to it.
+
 From there one code path averages (data-set level) or keeps the rows (instance level) and builds the graphs
 (:func:`fgraph.explain._build.build_graph`). A new model family needs one more reader.
 
@@ -32,6 +36,7 @@ from ..data.loader import FieldLoader, TabularBatch
 from ..data.space import EncodedData
 from ..errors import ConfigError
 from ._build import build_graph, head_columns, node_values
+from .gates import ALL_ORDERS, aim_graph, check_order, has_gates
 
 #: The levels of :func:`interaction_graph`.
 LEVELS = ("instance", "dataset")
@@ -162,13 +167,16 @@ class _PairReader(_Reader):
 
 
 _PROTOCOLS = (("adjacency_weights", _AdjacencyReader), ("edge_records", _RecordReader), ("pair_weights", _PairReader))
+#: AIM's protocol: read by fgraph.explain.gates, not by a reader of dense field x field tensors.
+_GATES = "gate_weights"
 
 
 def models_with_structure() -> list[str]:
-    """The registered models :func:`interaction_graph` can read (those with one of the three protocols)."""
+    """The registered models :func:`interaction_graph` can read (those with one of the four protocols)."""
     from ..models import MODELS
 
-    return [name for name, cls in MODELS.items() if any(callable(getattr(cls, m, None)) for m, _ in _PROTOCOLS)]
+    methods = [m for m, _ in _PROTOCOLS] + [_GATES]
+    return [name for name, cls in MODELS.items() if any(callable(getattr(cls, m, None)) for m in methods)]
 
 
 def reader_for(model, what: str = "interaction_graph()") -> _Reader:
@@ -177,8 +185,8 @@ def reader_for(model, what: str = "interaction_graph()") -> _Reader:
         if callable(getattr(model, method, None)):
             return reader(model)
     raise TypeError(f"{what} reads the interaction structure a model learned, and a {type(model).__name__} "
-                    f"learns none (it has no edge_records(), adjacency_weights() or pair_weights()); the models "
-                    f"that learn one are {', '.join(models_with_structure())}")
+                    f"learns none (it has no edge_records(), adjacency_weights(), pair_weights() or "
+                    f"gate_weights()); the models that learn one are {', '.join(models_with_structure())}")
 
 
 # -- arguments ------------------------------------------------------------------------------------------------
@@ -187,6 +195,16 @@ def check_level(level) -> str:
         raise ConfigError(f"level must be one of {list(LEVELS)}, got {level!r}: 'instance' gives one graph per row "
                           f"and layer, 'dataset' one graph per layer averaged over the rows")
     return level
+
+
+def check_gate_level(model, level) -> None:
+    """Refuse the instance level for a model whose gates are global (AIM), saying what it does give."""
+    if level == "instance":
+        raise ConfigError(f"the {model_label(model)} model's gates (alpha) are global, the same for every row, so it "
+                          f"has no instance-level graphs: use level='dataset' (no data or rows needed), with "
+                          f"order=2 for the pair graph (an nx.MultiGraph, one edge per pair and function) or "
+                          f"order={ALL_ORDERS!r} (the default) for the bipartite graph of fields and interactions "
+                          f"of every order")
 
 
 def check_rows(rows) -> list[int] | None:
@@ -335,11 +353,21 @@ def _dataset_weights(reader: _Reader, data, rows) -> tuple[list[LayerWeights], i
     return out, count
 
 
+def _gate_graph(model, level, layer, order) -> nx.Graph:
+    """:func:`interaction_graph` of a model with global gated interactions (AIM): one graph, of ``order``."""
+    check_gate_level(model, level)
+    if layer is not None:
+        raise ConfigError(f"the {model_label(model)} model has no layers: leave layer=None and choose its "
+                          f"interactions with order= (2: the pair graph, 3 or more: that order, {ALL_ORDERS!r}: "
+                          f"every order)")
+    return aim_graph(model, check_order(order))
+
+
 @torch.no_grad()
 def interaction_graph(model, data=None, level: str = "dataset", layer: int | None = None, encoder=None,
-                      rows: Sequence[int] | None = None):
+                      rows: Sequence[int] | None = None, order: int | str | None = None):
     r"""The interaction structure a model learned, as networkx graphs over its fields; the same call for
-    every model that learns one (GraphFM, Fi-GNN, FIVES and their "+" variants, AFM, IFM, INN, DeepIFM).
+    every model that learns one (GraphFM, Fi-GNN, FIVES and their "+" variants, AFM, IFM, INN, DeepIFM, AIM).
 
     **Nodes** are named by field (the model's field order) and, at instance level, carry the row's ``value``:
     decoded with the fitted ``encoder`` (a string; a multi-valued field's tokens joined by ``|``), otherwise
@@ -361,6 +389,19 @@ def interaction_graph(model, data=None, level: str = "dataset", layer: int | Non
     * AFM and the IFM family: one undirected ``nx.Graph`` (one layer) with an edge per pair the model pools
       over (:meth:`~fgraph.models.AttentivePairModel.pair_weights`): ``weight`` (the row's attention weight,
       0 for a pair that sampling left out) and the row-independent attributes (IFM: ``field_norm``).
+    * AIM: its gates :math:`\alpha` are global (:meth:`~fgraph.models.AIM.gate_weights`), so it has the
+      data-set level only (``data``, ``rows`` and ``encoder`` are not read) and no layers; ``order`` picks the
+      graph, one graph each (see :func:`fgraph.explain.gates.interactions_to_graph`). It holds the kept
+      interactions: every kept entry and each searched one whose :math:`\alpha` is not zero.
+
+      - ``order=2``: an undirected ``nx.MultiGraph`` over the fields, one edge per kept pair and function,
+        keyed by the function's name, with ``alpha``, ``function`` and ``searched`` (a bool);
+      - ``order="all"`` (the default, also ``None``) or ``p > 2`` (that order only): a bipartite ``nx.Graph``:
+        the fields (``bipartite=0``, ``kind="field"``) and one node per kept interaction and function, named
+        like ``"f6|f7|f8:outer"`` (``bipartite=1``, ``kind="interaction"``, ``order``, ``function``, ``alpha``,
+        ``searched``, ``fields="f6|f7|f8"``), linked to each of its fields.
+
+      Graph attributes ``model``, ``level``, ``order``, ``stage`` and ``base``.
 
     At **data-set level** every per-row attribute is the mean over the rows, counting 0 for a row whose layer
     did not use the edge, and an edge is present if some row used it. Row-independent attributes are kept as
@@ -382,20 +423,31 @@ def interaction_graph(model, data=None, level: str = "dataset", layer: int | Non
         layer: one layer (``0..L-1``, negative from the end) instead of all of them.
         encoder: the model's fitted :class:`~fgraph.data.FieldEncoder`, to decode the node values.
         rows: the row positions to read (distinct; default: all rows of ``data``), at either level.
+        order: AIM only: ``2``, an order above 2 or ``"all"`` (default); see above.
 
     Returns:
         * ``level="instance"``: ``graphs[r][l]``, a list (one per row, in the order of ``rows``) of lists (one
           per layer); with ``layer``: ``graphs[r]``, one graph per row.
         * ``level="dataset"``: ``graphs[l]``, one graph per layer; with ``layer``: that graph.
+        * AIM: one graph (``level="dataset"``).
 
     Raises:
         TypeError: a model without an interaction structure (FM, LR), or ``data`` of another type.
-        ConfigError: a bad ``level``, ``layer`` or ``rows`` (out of range, repeated), data from another
-            encoder, or no data where the weights depend on the row.
+        ConfigError: a bad ``level``, ``layer``, ``order`` or ``rows`` (out of range, repeated), data from another
+            encoder, no data where the weights depend on the row, ``order`` for a model other than AIM, or the
+            instance level or a ``layer`` for AIM.
     """
+    if has_gates(model):
+        check_rows(rows)                        # checked, not read: the gates are the same for every row
+        return _gate_graph(model, check_level(level), layer, order)
     reader = reader_for(model)
     check_level(level)
     rows = check_rows(rows)
+    if order is not None:
+        raise ConfigError(f"order= chooses the interactions of an AIM model by order; the {model_label(model)} "
+                          f"model's graphs are per layer: choose one with layer="
+                          + (" (layer k is order k + 2)" if callable(getattr(model, "adjacency_weights", None))
+                             else ""))
     names = reader.names
     base = {"model": model_label(model), "level": level}
     if level == "dataset":
@@ -427,6 +479,10 @@ def interaction_graph(model, data=None, level: str = "dataset", layer: int | Non
 
 
 # -- files ----------------------------------------------------------------------------------------------------
+#: The graph attribute that marks a multigraph's GraphML file (see :func:`write_graphs`).
+_MULTIGRAPH = "fgraph_multigraph"
+
+
 def _flatten(graphs) -> list[nx.Graph]:
     if isinstance(graphs, nx.Graph):
         return [graphs]
@@ -437,13 +493,16 @@ def _flatten(graphs) -> list[nx.Graph]:
 
 
 def graph_file_stem(graph: nx.Graph, stem: str, position: int) -> str:
-    """``<stem>_row<r>_layer<l>`` (instance level) or ``<stem>_layer<l>``, from the graph's attributes; the
-    graph's position in the list when it has neither."""
+    """``<stem>_row<r>_layer<l>`` (instance level) or ``<stem>_layer<l>``, from the graph's attributes;
+    ``<stem>_order<o>`` for a graph with an ``order`` but no ``layer`` (AIM's: ``_order2``, ``_orderall``); the
+    graph's position in the list when it has none of them."""
     parts = [stem]
     if "row" in graph.graph:
         parts.append(f"row{graph.graph['row']}")
     if "layer" in graph.graph:
         parts.append(f"layer{graph.graph['layer']}")
+    elif "order" in graph.graph:
+        parts.append(f"order{graph.graph['order']}")
     return "_".join(parts) if len(parts) > 1 else f"{stem}_{position}"
 
 
@@ -461,7 +520,10 @@ def write_graphs(graphs, out_dir, stem: str = "graph", formats: Sequence[str] = 
     Each graph goes to ``<stem>_row<r>_layer<l>.<suffix>`` (``<stem>_layer<l>`` at data-set level, see
     :func:`graph_file_stem`), once per format: ``"graphml"`` (``nx.write_graphml``) and ``"json"`` (networkx
     node-link data, ``{"directed", "multigraph", "graph", "nodes", "edges"}``). :func:`read_graph` reads either
-    back into an equal graph. ``out_dir`` is created if need be; existing files of the same names are replaced.
+    back into an equal graph, multigraphs (AIM's order-2 graph) included: GraphML cannot tell a multigraph
+    without parallel edges from a graph, so a multigraph's GraphML file carries the graph attribute
+    ``fgraph_multigraph`` (true), which :func:`read_graph` reads and drops. ``out_dir`` is created if need be;
+    existing files of the same names are replaced.
 
     Returns:
         the paths written, graph by graph, in the order of ``formats``.
@@ -483,7 +545,11 @@ def write_graphs(graphs, out_dir, stem: str = "graph", formats: Sequence[str] = 
         for fmt in formats:
             path = out_dir / f"{name}{GRAPH_FORMATS[fmt]}"
             if fmt == "graphml":
-                nx.write_graphml(g, path)
+                marked = g
+                if g.is_multigraph():
+                    marked = g.copy()
+                    marked.graph[_MULTIGRAPH] = True
+                nx.write_graphml(marked, path)
             else:
                 path.write_text(json.dumps(nx.node_link_data(g, **_EDGES_KEY), indent=1), encoding="utf-8")
             written.append(path)
@@ -494,11 +560,15 @@ def read_graph(path) -> nx.Graph:
     """A graph written by :func:`write_graphs`, by its suffix (``.graphml`` or ``.json``).
 
     ``nx.read_graphml`` adds the empty graph attributes ``node_default`` and ``edge_default``; they are
-    dropped, so that the graph read equals the graph written (``nx.utils.graphs_equal``).
+    dropped, so that the graph read equals the graph written (``nx.utils.graphs_equal``). A multigraph's file
+    (graph attribute ``fgraph_multigraph``) is read as one, with its edge keys.
     """
     path = Path(path)
     if path.suffix == ".graphml":
         g = nx.read_graphml(path)
+        if g.graph.get(_MULTIGRAPH) is True:
+            g = nx.read_graphml(path, force_multigraph=True)
+            del g.graph[_MULTIGRAPH]
         for key in ("node_default", "edge_default"):
             if g.graph.get(key) == {}:
                 del g.graph[key]
@@ -509,4 +579,4 @@ def read_graph(path) -> nx.Graph:
 
 
 __all__ = ["interaction_graph", "write_graphs", "read_graph", "LayerWeights", "LEVELS", "GRAPH_FORMATS",
-           "models_with_structure", "model_label"]
+           "models_with_structure", "model_label", "check_gate_level"]
