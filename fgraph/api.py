@@ -273,7 +273,8 @@ def train(model: str = "fm", dataset: str | None = None, *, data=None, valid=Non
             final_options, _ = fit_stages(model, encoder, data, config, _read_found(model_options), run)
             net = build_model(model, encoder.space_, **final_options)
         trainer = Trainer(net, config, encoder=encoder, run_dir=run, run_info=run_config)
-        trainer.fit(data["train"], data["valid"], resume=resume, callbacks=callbacks)
+        trainer.fit(data["train"], data["valid"], resume=resume and run.checkpoint_path.is_file(),
+                    callbacks=callbacks)
         metrics = {"test": trainer.evaluate(data["test"], name="the test split"),
                    "valid": trainer.evaluate(data["valid"], name="the validation split"),
                    "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch}
@@ -512,7 +513,10 @@ def _prepare_resume(run: RunDirectory, run_config: dict, config: TrainConfig, gi
     except ConfigError as e:
         raise ConfigError(f"cannot resume {run_dir}: the training options in its {run.config_path.name} are not "
                           f"valid: {e}") from None
-    _, encoder = run.read_run(saved)
+    if run.checkpoint_path.is_file():
+        _, encoder = run.read_run(saved)
+    else:   # a staged run stopped during a search stage: the stages resume, the retraining has not started
+        encoder = run.read_encoder()
     return config, encoder
 
 

@@ -195,6 +195,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
+    """`fgraph train`, in one process or, under torchrun, in each of its processes (docs/distributed.md)."""
+    from .train import distributed
+
+    if not distributed.init_from_env():
+        return _train_run(args)
+    distributed.quiet_followers()   # the run's messages once, from rank 0
+    ok = False
+    try:
+        code = _train_run(args)
+        ok = True
+        return code
+    finally:
+        # After a failure the other ranks may be inside a collective: no barrier then (torchrun stops them).
+        distributed.teardown(wait=ok)
+
+
+def _train_run(args) -> int:
     from . import api
     from .models import MODELS
 

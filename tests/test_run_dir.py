@@ -9,7 +9,7 @@ import fgraph.api as fg
 from fgraph.errors import CheckpointError, InputFileError, InputFileNotFoundError
 from fgraph.models import FM
 from fgraph.train import LoadedRun, RunDirectory
-from fgraph.train.run_dir import RUN_FILES
+from fgraph.train.run_dir import OPTIONAL_RUN_FILES, RUN_FILES
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +22,13 @@ def run(tmp_path_factory):
 def test_the_file_paths_are_the_run_files(tmp_path):
     d = RunDirectory(tmp_path / "r")
     paths = [d.config_path, d.encoder_path, d.checkpoint_path, d.history_path, d.metrics_path, d.log_path,
-             d.schema_path]
+             d.schema_path, d.search_path]
     assert [p.name for p in paths] == list(RUN_FILES) and all(p.parent == d.path for p in paths)
 
 
 def test_a_trained_run_is_found_where_run_directory_says(run):
     d = RunDirectory(run.run_dir)
-    assert sorted(d.existing()) == sorted(RUN_FILES)
+    assert sorted(d.existing()) == sorted(set(RUN_FILES) - set(OPTIONAL_RUN_FILES))
     assert run.trainer.checkpoint_path == d.checkpoint_path
     history = json.loads(d.history_path.read_text())
     assert [h["epoch"] for h in history] == [1, 2] == [h["epoch"] for h in run.trainer.history]
@@ -74,7 +74,7 @@ def test_load_refuses_files_from_different_runs(run, tmp_path):
     """The checks of load_run, now RunDirectory's: a config.json of another run is caught."""
     other = tmp_path / "copy"
     other.mkdir()
-    for name in RUN_FILES:
+    for name in set(RUN_FILES) - set(OPTIONAL_RUN_FILES):
         (other / name).write_bytes((run.run_dir / name).read_bytes())
     d = RunDirectory(other)
     config = d.read_config()

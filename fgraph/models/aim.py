@@ -54,6 +54,14 @@ class _GatedInteractions(nn.Module):
         self.functions = nn.ModuleList(HyperedgeInteraction(groups[k], k[0], channels) for k in self.keys)
         self.gate = InteractionGate(len(self.entries), init=gate_init, batch_norm=batch_norm)
 
+    def locate(self, index: int) -> tuple[HyperedgeInteraction, int]:
+        """The layer that computes entry ``index`` and its row (hyperedge) in that layer."""
+        for layer in self.functions:
+            if index < layer.num_hyperedges:
+                return layer, index
+            index -= layer.num_hyperedges
+        raise IndexError(index)
+
     def values(self, embeddings: dict[str, Tensor]) -> Tensor:
         """The raw interaction values ``(B, P)`` (before normalisation and gate)."""
         parts = [layer(embeddings[function]) for (function, _), layer in zip(self.keys, self.functions)]
@@ -116,7 +124,9 @@ class AIM(CTRModel):
         gate_init: the initial :math:`\alpha` (0.6, the authors' code) and, for :math:`\beta`, 1.
         batch_norm: the normalisation before the gates (Section 3.6); False: the raw values are gated.
         grda_lr, grda_c, grda_mu: GRDA's learning rate and its :math:`c`, :math:`\mu` (Eq. 21) for the searched
-            interaction gates :math:`\alpha`.
+            interaction gates :math:`\alpha`; ``grda_c`` may list one :math:`c` per order from 2 (the last one
+            for the orders after it), since a higher order's candidates have fewer steps to show their use
+            before the threshold, which grows with the step, reaches their initial gate.
         grda_c_dims: GRDA's :math:`c` for the dimension gates :math:`\beta`. Smaller than ``grda_c``: behind the
             batch normalisation an interaction's value does not change with the overall scale of its fields'
             :math:`\beta`, so nothing resists a uniform pull to zero but the dimensions' relative use (on the
@@ -150,7 +160,8 @@ class AIM(CTRModel):
                  functions: Sequence[str] = FUNCTIONS, interactions: list | None = None,
                  candidates: str | list | None = "pairs", dims: dict | None = None, search_dims: bool = False,
                  shared_embedding: bool = False, gate_init: float = 0.6, batch_norm: bool = True,
-                 grda_lr: float = 1.0, grda_c: float = 0.005, grda_mu: float = 0.8, grda_c_dims: float = 5e-4,
+                 grda_lr: float = 1.0, grda_c: float | Sequence[float] = 0.005, grda_mu: float = 0.8,
+                 grda_c_dims: float = 5e-4,
                  mlp_dims: Sequence[int] = (400, 400, 400), mlp_dropout: float = 0.0, mlp_batch_norm: bool = False,
                  max_order: int = 2, top_k: int | None = None, search_embedding: bool = True,
                  retrain_base: str | None = None, found: dict | None = None, stage: str = "search-2"):
@@ -166,7 +177,11 @@ class AIM(CTRModel):
         if n < 2:
             raise ValueError(f"AIM crosses fields; the data has {n} field")
         self.base, self.functions, self.embed_dim = base, functions, int(embed_dim)
-        self.grda_lr, self.grda_c, self.grda_mu = float(grda_lr), float(grda_c), float(grda_mu)
+        self.grda_lr, self.grda_mu = float(grda_lr), float(grda_mu)
+        # One c, or one per order 2, 3, ...: this model's searched order picks its own (see stage_options).
+        self.grda_c = float(grda_c) if not isinstance(grda_c, (list, tuple)) else float(grda_c[0])
+        if not (self.grda_c >= 0 and all(float(c) >= 0 for c in (grda_c if isinstance(grda_c, (list, tuple)) else [grda_c]))):
+            raise ValueError(f"grda_c must be >= 0 (one value, or one per order from 2), got {grda_c!r}")
         self.grda_c_dims = float(grda_c_dims)
         self.stage = str(stage)
         if found is not None:
@@ -306,8 +321,52 @@ class AIM(CTRModel):
         return result
 
     # -- the staged run ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def warm_start(self, previous: "AIM") -> None:
+        """Start from what the previous search stage learned: the embedding tables, the first-order term and
+        the MLP where their shapes agree, and, for every interaction this model holds (kept or searched) that
+        ``previous`` held too, its function's parameters, its gate and its normalisation statistics.
+
+        The staged run calls it for the searches after the first (``search-3``, ..., ``embed``), not for the
+        retraining, which starts afresh as in the paper. Why: started from scratch, the order-3 search on the
+        planted synthetic set relearns the strong pairs while its candidates grown from them soak up their
+        residue, and it stopped before learning the planted triple in 1 of 3 seeds (``grda_c`` 0.03, 8 epochs)."""
+        mine, theirs = self.state_dict(), previous.state_dict()
+        for prefix in ("embeddings.", "linear.", "mlp."):
+            for key, value in theirs.items():
+                if key.startswith(prefix) and key in mine and mine[key].shape == value.shape:
+                    mine[key].copy_(value)
+        where = {}
+        for part_name in ("kept", "searched"):
+            part = getattr(previous, part_name)
+            for index, entry in enumerate(part.entries):
+                where[entry] = (part, index)
+        for part in (self.kept, self.searched):
+            for index, entry in enumerate(part.entries):
+                if entry not in where:
+                    continue
+                source, source_index = where[entry]
+                mine_layer, mine_row = part.locate(index)
+                their_layer, their_row = source.locate(source_index)
+                for name, param in mine_layer.named_parameters():
+                    param[mine_row].copy_(getattr(their_layer, name)[their_row])
+                part.gate.alpha[index] = source.gate.alpha[source_index]
+                if part.gate.norm is not None and source.gate.norm is not None:
+                    part.gate.norm.running_mean[index] = source.gate.norm.running_mean[source_index]
+                    part.gate.norm.running_var[index] = source.gate.norm.running_var[source_index]
+        self.load_state_dict(mine)
+
     #: the options that describe one stage's structure (set by :meth:`stage_options`, not by the user)
     STAGE_OPTIONS = ("interactions", "candidates", "dims", "search_dims", "stage", "found")
+
+    @staticmethod
+    def _order_c(options: dict, order: int) -> float:
+        """GRDA's c for the search of ``order``: ``grda_c``, or its entry for that order (the last entry for
+        orders past the list)."""
+        c = options.get("grda_c", 0.005)
+        if isinstance(c, (list, tuple)):
+            return float(c[min(order - 2, len(c) - 1)])
+        return float(c)
 
     @classmethod
     def stage_plan(cls, options: dict) -> list[str]:
@@ -330,7 +389,8 @@ class AIM(CTRModel):
         if stage.startswith("search-"):
             p = int(stage.split("-", 1)[1])
             if p == 2:
-                return {**base, "interactions": None, "candidates": "pairs", "stage": stage}
+                return {**base, "interactions": None, "candidates": "pairs", "stage": stage,
+                        "grda_c": cls._order_c(options, 2)}
             previous = [e for e in found.get("interactions", []) if e["order"] == p - 1]
             # Rank the order-(p-1) interactions by their largest gate over the functions (Algorithm 1, line 6).
             score: dict[tuple, float] = {}
@@ -341,7 +401,7 @@ class AIM(CTRModel):
             top = sorted(score, key=lambda key: (-score[key], key))[:k]
             functions = tuple(options.get("functions", FUNCTIONS))
             pool = [([space.names[i] for i in q], f) for q in combine(top, space.num_fields) for f in functions]
-            return {**base, "interactions": kept, "stage": stage,
+            return {**base, "interactions": kept, "stage": stage, "grda_c": cls._order_c(options, p),
                     "candidates": [{"fields": q, "function": f} for q, f in pool]}
         if stage == "embed":
             return {**base, "interactions": kept, "candidates": None, "search_dims": True, "stage": stage}

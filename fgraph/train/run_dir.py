@@ -14,6 +14,9 @@ file (``read_config()``, ``write_checkpoint(state)``, ...) and loads a whole run
   held. The kernel drops the lock when the process ends, even by SIGKILL, so a crash leaves no stale lock;
 * every file is written to a temporary name, flushed and renamed, so a crash leaves the old file or the new
   one, never half of one;
+* under ``torchrun`` (a process group of several ranks, :mod:`fgraph.train.distributed`) only rank 0 takes
+  the lock, checks and writes: on the other ranks entering, :meth:`~RunDirectory.prepare`, :meth:`~RunDirectory.clear`
+  and every ``write_*`` do nothing (they read what they need, e.g. the checkpoint of a resume);
 * what is read back is checked: config.json, the checkpoint and encoder.json must be readable and come from
   the same run (see :meth:`RunDirectory.load`), or a clear :class:`~fgraph.errors.FgraphError` says which
   file is wrong.
@@ -29,6 +32,7 @@ from ..data.encoder import FieldEncoder
 from ..errors import (CheckpointError, ConfigError, FgraphError, InputFileError, InputFileNotFoundError,
                       RunDirectoryError)
 from ..models.base import CTRModel, build_model
+from .distributed import is_writer
 from .checkpoint import (check_encoder_fingerprint, check_same_space, load_checkpoint, load_weights,
                          save_checkpoint, to_plain)
 
@@ -46,6 +50,8 @@ SEARCH_FILE, STAGES_DIR = "search.json", "stages"
 #: every file a training writes into its run directory
 RUN_FILES = (CONFIG_FILE, ENCODER_FILE, CHECKPOINT_FILE, HISTORY_FILE, METRICS_FILE, LOG_FILE, SCHEMA_FILE,
              SEARCH_FILE)
+#: the run files only some runs have (a staged run's search.json)
+OPTIONAL_RUN_FILES = (SEARCH_FILE,)
 LOCK_FILE = ".lock"
 #: what config.json names that a resume, and the checkpoint, must agree with
 RUN_KEYS = ("model", "dataset", "min_count", "model_options", "dataset_options")
@@ -54,6 +60,18 @@ RUN_KEYS = ("model", "dataset", "min_count", "model_options", "dataset_options")
 #: another meaning (task, monitor). The other options (epochs, patience, batch sizes, device...) may change.
 RESUME_FIXED_OPTIONS = ("task", "monitor", "optimizer", "optimizer_options", "lr", "weight_decay",
                         "embedding_weight_decay", "seed")
+
+
+
+def _rank0_only(method):
+    """A writing method that does nothing on ranks other than 0 of a process group."""
+    def guarded(self, *args, **kwargs):
+        if not is_writer():
+            return None
+        return method(self, *args, **kwargs)
+    guarded.__name__, guarded.__qualname__, guarded.__doc__ = method.__name__, method.__qualname__, method.__doc__
+    return guarded
+
 
 _FIX = "use --resume (resume=True) to continue it, --overwrite (overwrite=True) to replace it, or another --out"
 
@@ -111,14 +129,15 @@ class RunDirectory:
         self.path = Path(path)
         self._fd: int | None = None
         self._created = False
+        self._following = False   # entered on a rank other than 0: no lock, nothing written
 
     def __repr__(self) -> str:
         return f"RunDirectory({str(self.path)!r}, locked={self.locked})"
 
     @property
     def locked(self) -> bool:
-        """Whether this object holds the directory's lock."""
-        return self._fd is not None
+        """Whether this object holds the directory's lock (on a rank other than 0: whether it was entered)."""
+        return self._fd is not None or self._following
 
     def existing(self, names=RUN_FILES) -> list[str]:
         """Which of the run files ``names`` are in the directory."""
@@ -164,6 +183,7 @@ class RunDirectory:
         """``stages/<stage>``: the run directory of one search stage of a staged run."""
         return self.path / STAGES_DIR / stage
 
+    @_rank0_only
     def write_search(self, search: dict) -> None:
         """Write ``search.json`` (plain data)."""
         write_json_atomic(self.search_path, search)
@@ -220,6 +240,9 @@ class RunDirectory:
         training holds it. Taking a lock this object already holds does nothing."""
         if self.locked:
             return self
+        if not is_writer():   # rank 0 holds the lock for the whole process group
+            self._following = True
+            return self
         self._make()
         lock = self.path / LOCK_FILE
         for _ in range(20):
@@ -265,6 +288,7 @@ class RunDirectory:
 
     def release(self) -> None:
         """Let go of the lock (and remove the directory if this object created it and it stayed empty)."""
+        self._following = False
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
@@ -308,9 +332,12 @@ class RunDirectory:
         if resume and overwrite:
             raise ConfigError(f"resume and overwrite exclude each other: resume continues the run in {self.path}, "
                               f"overwrite deletes it; give one of them")
+        if not is_writer():   # rank 0 checks; here rank 0 may have written meanwhile
+            return
         found = self.existing(files)
         if resume:
-            if not self.checkpoint_path.is_file():
+            # A staged run (AIM) stopped during a search stage has no checkpoint of its own yet, but its stages do.
+            if not self.checkpoint_path.is_file() and not (self.path / STAGES_DIR).is_dir():
                 if found:
                     raise InputFileNotFoundError(
                         f"cannot resume {self.path}: there is no checkpoint (it holds {', '.join(found)}), so "
@@ -324,6 +351,8 @@ class RunDirectory:
     def clear(self, files=RUN_FILES) -> list[str]:
         """Remove the run files ``files`` (and stale temporary files), so nothing of an old run stays. Returns
         the names removed. Other files in the directory are left alone."""
+        if not is_writer():
+            return []
         if not self.locked:
             raise RuntimeError("clear() needs the lock: use the RunDirectory as a context manager")
         removed = []
@@ -347,41 +376,50 @@ class RunDirectory:
 
 
     # -- writing (under the lock) ----------------------------------------------------------------------------
+    @_rank0_only
     def write_config(self, config: dict) -> None:
         """Write ``config.json`` (plain data: see :func:`~fgraph.train.checkpoint.to_plain`)."""
         write_json_atomic(self.config_path, config)
 
+    @_rank0_only
     def write_encoder(self, encoder: FieldEncoder) -> None:
         """Write ``encoder.json`` (the fitted encoder)."""
         encoder.save(self.encoder_path)
 
+    @_rank0_only
     def write_schema(self, schema) -> None:
         """Write ``schema.yaml`` (a :class:`~fgraph.data.Schema`, in full)."""
         from ..data.files import save_schema
 
         save_schema(schema, self.schema_path)
 
+    @_rank0_only
     def write_checkpoint(self, state: dict) -> None:
         """Write ``checkpoint.pt`` (see :func:`~fgraph.train.checkpoint.save_checkpoint`)."""
         save_checkpoint(state, self.checkpoint_path)
 
+    @_rank0_only
     def write_history(self, history: list[dict]) -> None:
         """Write ``history.json``, the records of the completed epochs."""
         write_json_atomic(self.history_path, history)
 
+    @_rank0_only
     def write_metrics(self, metrics: dict) -> None:
         """Write ``metrics.json``, the finished run's scores."""
         write_json_atomic(self.metrics_path, metrics)
 
+    @_rank0_only
     def remove_metrics(self) -> None:
         """Remove ``metrics.json`` (a resumed run replaces the checkpoint those scores described)."""
         self.metrics_path.unlink(missing_ok=True)
 
+    @_rank0_only
     def append_log(self, line: str) -> None:
         """Add an epoch's line to ``log.txt``."""
         with open(self.log_path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 
+    @_rank0_only
     def write_log(self, text: str) -> None:
         """Write ``log.txt`` anew (a resume rewrites it from the checkpoint's history)."""
         write_text_atomic(self.log_path, text)

@@ -8,11 +8,15 @@ A model class takes part by defining two class methods (plain data in, plain dat
 * ``stage_options(stage, options, found, space) -> options``: the model options of a stage (or of
   ``"retrain"``, the final one), given what the earlier stages found;
 * ``model.found() -> dict``: what a trained stage found (``interactions``, optionally ``dims``, counts per
-  order under ``searched`` and ``kept``).
+  order under ``searched`` and ``kept``);
+* optionally ``model.warm_start(previous_model)``: start a search stage after the first from the previous
+  stage's weights.
 
 :func:`fit_stages` runs the search stages, each in ``stages/<stage>`` of the run directory (a complete run
 directory: ``fgraph evaluate``, ``predict`` and ``explain`` read it), and writes ``search.json``. A stage that
-already ended (its ``metrics.json`` and ``found.json`` are there) is not trained again.
+already ended (its ``metrics.json`` and ``found.json`` are there) is not trained again; one that stopped
+midway (a checkpoint, no ``metrics.json``) resumes from its checkpoint, so ``fgraph train --resume`` continues
+a staged run wherever it stopped.
 """
 from __future__ import annotations
 
@@ -23,10 +27,16 @@ from ..data.space import EncodedData
 from ..models.base import MODELS, build_model
 from .checkpoint import to_plain
 from .run_dir import RunDirectory
-from .trainer import TrainConfig, Trainer
+from .trainer import TrainConfig, Trainer, seed_everything
 
 #: what a stage's run directory holds besides the run files: what the stage found
 FOUND_FILE = "found.json"
+
+
+def stage_seed(seed: int, index: int) -> int:
+    """The seed stage ``index`` of a run seeded ``seed`` builds its model under (the retraining is the stage after
+    the last search stage)."""
+    return seed + 1009 * (index + 1)
 
 
 def is_staged(model: str) -> bool:
@@ -65,28 +75,41 @@ def fit_stages(model: str, encoder, data: dict[str, EncodedData], config: TrainC
     plan = list(cls.stage_plan(options))
     found: dict = dict(options.get("found") or {}) if isinstance(options.get("found"), dict) else {}
     record: dict = {"model": model, "plan": plan + ["retrain"], "stages": {}}
-    for stage in plan:
+    previous = None
+    for index, stage in enumerate(plan):
         stage_options = cls.stage_options(stage, options, found, space)
+        # Each stage draws its initial weights from a seed of its own, so that a stage resumed or skipped
+        # (already done) leaves the later stages exactly as in an uninterrupted run.
+        seed_everything(stage_seed(config.seed, index))
         where = RunDirectory(run.stage_path(stage))
         found_path = where.path / FOUND_FILE
         if where.metrics_path.is_file() and found_path.is_file():
             new = json.loads(found_path.read_text(encoding="utf-8"))
             log(f"stage {stage}: already done in {where.path}; using what it found")
+            net = None
         else:
-            log(f"stage {stage}: training in {where.path}")
+            resume = where.checkpoint_path.is_file()
+            log(f"stage {stage}: {'resuming' if resume else 'training'} in {where.path}")
             net = build_model(model, space, **stage_options)
+            if index > 0 and hasattr(net, "warm_start"):
+                # From what the previous stage learned (read back from its directory if it ended in an
+                # earlier call); a resumed stage's checkpoint then replaces these weights anyway.
+                net.warm_start(previous if previous is not None else
+                               RunDirectory(run.stage_path(plan[index - 1])).load().model)
             trainer = Trainer(net, config, encoder=encoder, run_dir=where)
-            trainer.fit(data["train"], data["valid"], overwrite=where.path.exists())
+            trainer.fit(data["train"], data["valid"], resume=resume, overwrite=where.path.exists() and not resume)
             metrics = {"valid": trainer.evaluate(data["valid"], name="the validation split"),
                        "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch}
             new = to_plain(net.found())
             found_path.write_text(json.dumps(new, indent=1), encoding="utf-8")
             where.write_metrics(metrics)
+        previous = net
         found = merge_found(found, new)
         record["stages"][stage] = {"searched": new.get("searched", {}), "kept": new.get("kept", {}),
                                    "dims": new.get("dims")}
         log(f"stage {stage}: " + _ratio_line(new))
     final = cls.stage_options("retrain", options, found, space)
+    seed_everything(stage_seed(config.seed, len(plan)))   # the retrained model's initial weights
     record["found"] = {k: v for k, v in found.items() if k in ("interactions", "dims")}
     record["kept_ratio"] = {p: {"searched": n, "kept": found.get("kept", {}).get(p, 0),
                                 "ratio": found.get("kept", {}).get(p, 0) / n if n else None}
@@ -110,4 +133,4 @@ def _ratio_line(found: dict) -> str:
     return "; ".join(parts) or "nothing searched"
 
 
-__all__ = ["fit_stages", "is_staged", "merge_found", "FOUND_FILE"]
+__all__ = ["fit_stages", "is_staged", "merge_found", "stage_seed", "FOUND_FILE"]

@@ -23,6 +23,7 @@ from ..models.base import CTRModel
 from ..nn.init import DENSE_INITS, EMBEDDING_INITS, init_dense, init_embeddings
 from .._validate import OptionErrors, as_bool, as_float, as_int, as_mapping, as_str
 from ..errors import CheckpointError, ConfigError, DataError, InputFileNotFoundError, TrainingDivergedError
+from . import distributed
 from .checkpoint import check_encoder_fingerprint, check_same_space, check_weights, load_weights, to_plain
 from .metrics import GREATER_IS_BETTER, binary_metrics, is_better, regression_metrics
 from .optim import OptimConfig, build_optimizers, resolve_optimizer
@@ -358,7 +359,11 @@ class Trainer:
             self._run_directory = RunDirectory(run_dir)
         self.run_dir = None if self._run_directory is None else self._run_directory.path
         self.run_info = dict(run_info or {})
-        self.device = torch.device(config.device)
+        #: the process group's size and this process's rank (1 and 0 without torchrun; see fgraph.train.distributed)
+        self.world_size, self.rank = distributed.world_size(), distributed.rank()
+        self.device = distributed.device_for(config.device)
+        if self.world_size > 1:
+            distributed.check_model(model, self.device)
         if initialize and config.embedding_init is not None:
             init_embeddings(self.model, config.embedding_init, config.embedding_init_std)
         if initialize and config.dense_init is not None:
@@ -389,6 +394,8 @@ class Trainer:
                                        config.net_regularizer, config.regularizer_form)
         self.train_loader: FieldLoader | None = None
         self.valid_stream: _BatchStream | None = None
+        #: the DistributedDataParallel wrapper of the model's loss under torchrun (built by fit), else None
+        self._ddp = None
 
     # -- loss ---------------------------------------------------------------------------------------------
     def loss_fn(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -466,9 +473,13 @@ class Trainer:
                               f"pass validation data to fit()")
         if cfg.task == "regression":
             self.clip_range = (float(train.y.min()), float(train.y.max()))
-        self.train_loader = FieldLoader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=self.device)
-        self.valid_stream = _BatchStream(FieldLoader(valid, cfg.batch_size, shuffle=True, seed=cfg.seed + 1,
-                                                     device=self.device)) if needs_valid_batches else None
+        # Under torchrun every rank draws the same permutation and reads its shard of each global batch.
+        loader = FieldLoader if self.world_size == 1 else distributed.ShardedLoader
+        self.train_loader = loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=self.device)
+        self.valid_stream = _BatchStream(loader(valid, cfg.batch_size, shuffle=True, seed=cfg.seed + 1,
+                                                device=self.device)) if needs_valid_batches else None
+        if self.world_size > 1 and self._ddp is None:
+            self._ddp = distributed.wrap_model(self.model, self.loss_fn, self.device)
         with self._claim_run_dir(resume, overwrite):
             if resume:
                 self._load_last_checkpoint()
@@ -511,7 +522,8 @@ class Trainer:
                 run.prepare(resume=resume, overwrite=overwrite)
                 if overwrite:
                     run.clear()
-                self._write_run_files(run)
+                if distributed.is_writer():   # under torchrun only rank 0 touches the directory
+                    self._write_run_files(run)
             yield
 
     def _write_run_files(self, run: RunDirectory) -> None:
@@ -573,16 +585,22 @@ class Trainer:
         factor = cfg.divergence_factor
         total, rows, started = 0.0, 0, time.perf_counter()
         penalty_total = None
-        bar = tqdm(self.train_loader, desc=f"epoch {self.epoch}", leave=False, disable=not cfg.progress,
-                   file=sys.stderr)
+        if self._ddp is not None:
+            # Dropout masks: every rank has its own draws (not rank 0's copied), repeated by a resume.
+            torch.manual_seed((cfg.seed * 1_000_003 + self.epoch * 10_007 + self.rank) % 2 ** 63)
+        bar = tqdm(self.train_loader, desc=f"epoch {self.epoch}", leave=False,
+                   disable=not cfg.progress or self.rank != 0, file=sys.stderr)
         try:
             for step, batch in enumerate(bar):
                 for spec in self.optimizers:
                     spec.optimizer.zero_grad(set_to_none=True)
-                loss = self.model.loss(batch, self.loss_fn)
-                # Checked before the step, so that a NaN never reaches the weights of a later checkpoint.
-                value = float(loss.detach())
-                n = batch.num_rows
+                if self._ddp is None:
+                    loss = self.model.loss(batch, self.loss_fn)
+                    # Checked before the step, so that a NaN never reaches the weights of a later checkpoint.
+                    value = float(loss.detach())
+                    n = batch.num_rows
+                else:   # this rank's shard: the loss to backpropagate, the global batch's mean loss and rows
+                    loss, value, n = self._shard_loss(self._ddp, batch)
                 if not math.isfinite(value):
                     self._diverged(f"the training loss is {value}", step + 1)
                 total += value * n
@@ -593,7 +611,11 @@ class Trainer:
                     self._diverged(f"the epoch's mean training loss is {total / rows:.6g}, more than "
                                    f"{factor:g} times the loss of the run's first batch "
                                    f"({self.divergence_reference:.6g})", step + 1)
-                penalty = self.regularizer(batch) if self.regularizer.active else None
+                penalty = None
+                if self.regularizer.active:
+                    # Under torchrun the same on every rank: the "rows" form looks up the global batch's rows.
+                    rows_form = self._ddp is not None and self.regularizer.form == "rows" and self.regularizer.embedding
+                    penalty = self.regularizer(distributed.gather_batch(batch) if rows_form else batch)
                 if penalty is not None:
                     # Backpropagated with the loss, but not part of the logged training loss.
                     part = penalty.detach() * n
@@ -609,12 +631,18 @@ class Trainer:
                 self.model.on_train_step_end(step)
                 for spec in valid_specs:
                     spec.optimizer.zero_grad(set_to_none=True)
-                    valid_loss = self.model.loss(next(self.valid_stream), self.loss_fn)
-                    valid_value = float(valid_loss.detach())
+                    if self._ddp is None:
+                        valid_loss = self.model.loss(next(self.valid_stream), self.loss_fn)
+                        valid_value = float(valid_loss.detach())
+                    else:   # a plain forward pass: the gradients are averaged below, for this optimiser only
+                        valid_loss, valid_value, _ = self._shard_loss(self._ddp.module, next(self.valid_stream))
                     if not math.isfinite(valid_value):
                         self._diverged(f"the loss of the validation batch that steps {spec.name!r} is "
                                        f"{valid_value}", step + 1)
                     valid_loss.backward()
+                    if self._ddp is not None:
+                        distributed.average_gradients(
+                            [p for group in spec.optimizer.param_groups for p in group["params"]])
                     spec.optimizer.step()
                 if step % 20 == 0:
                     bar.set_postfix(loss=f"{total / rows:.4f}")
@@ -629,6 +657,20 @@ class Trainer:
                                   "epoch_seconds": elapsed}
         if penalty_total is not None:
             self._last_train_stats["train_penalty"] = float(penalty_total) / rows
+
+    def _shard_loss(self, module, batch) -> tuple[torch.Tensor, float, int]:
+        """Under torchrun: ``(loss, value, rows)`` of this rank's shard of a global batch of ``B`` rows.
+
+        ``loss`` is the shard's mean loss times ``N * n_r / B`` (``n_r`` its rows, ``N`` the world size), so that
+        DDP's average of the ranks' gradients is the gradient of the mean over the global batch, whatever the
+        shards' sizes (see :mod:`fgraph.train.distributed`); ``value`` is the global batch's mean loss and
+        ``rows`` its ``B`` rows, the same on every rank (one all-reduce), so that every rank takes the same
+        divergence decisions."""
+        n_local, n_global = batch.num_rows, int(batch.global_rows)
+        local = module(batch)
+        local_value = float(local.detach()) if n_local else 0.0
+        total = distributed.all_reduce_sum(torch.tensor([local_value * n_local], dtype=torch.float64))
+        return local * (self.world_size * n_local / n_global), float(total[0]) / n_global, n_global
 
     def _track_best(self, value: float) -> None:
         metric = self.config.monitor
@@ -651,6 +693,8 @@ class Trainer:
         return " | ".join(parts)
 
     def _log(self, record: dict) -> None:
+        if not distributed.is_writer():
+            return
         line = self._log_line(record, self.best_epoch == record["epoch"])
         tqdm.write(line, file=sys.stdout)
         if self.run_dir is not None:
@@ -681,8 +725,14 @@ class Trainer:
         check_same_space(self.model.space, data.space, what="model", error=DataError)
         self.model.eval()
         size = self.config.eval_batch_size or self.config.batch_size
-        outs = [self.model(batch).float().cpu() for batch in FieldLoader(data, size, device=self.device)]
-        out = torch.cat(outs)
+        if self.world_size == 1:
+            loader = FieldLoader(data, size, device=self.device)
+        else:   # each rank scores one contiguous block of rows; gathered in rank order, they are the data
+            loader = distributed.ShardedLoader(data, size, device=self.device, split="rows")
+        outs = [self.model(batch).float().cpu() for batch in loader]
+        out = torch.cat(outs) if outs else torch.zeros(0)
+        if self.world_size > 1:
+            out = distributed.all_gather_rows(out)
         bad = ~torch.isfinite(out)
         if bool(bad.any()):
             rows = torch.nonzero(bad).flatten()
@@ -742,10 +792,14 @@ class Trainer:
             "rng_python": _plain_random_state(random.getstate()),
             "rng_loader": None if self.train_loader is None else self.train_loader.generator.get_state(),
             "valid_stream": None if self.valid_stream is None else self.valid_stream.state_dict(),
+            "world_size": self.world_size,
         }
 
     def _write_checkpoint(self) -> None:
         if self.run_dir is None:
+            return
+        if not distributed.is_writer():   # rank 0 writes; the others know which epoch is on disk
+            self.saved_epoch = self.epoch
             return
         self._run_directory.write_checkpoint(self.state_dict())
         self.saved_epoch = self.epoch
@@ -764,6 +818,12 @@ class Trainer:
         from ..data.encoder import FieldEncoder
 
         where = "the checkpoint" if path is None else f"checkpoint {path}"
+        saved_world = int(state.get("world_size", 1))
+        if saved_world != self.world_size:
+            how = lambda n: "one process (no torchrun)" if n == 1 else f"{n} processes (torchrun --nproc_per_node={n})"  # noqa: E731
+            raise ConfigError(f"cannot resume from {where}: it was written by a run on {how(saved_world)}, and "
+                              f"this one runs on {how(self.world_size)}; a resume keeps the number of processes "
+                              f"(its batches are split in as many shards), so resume it on {how(saved_world)}")
         check_same_space(state["space"], self.model.space, what=where)
         name = getattr(self.model, "model_name", type(self.model).__name__)
         if state["model_name"] != name:
