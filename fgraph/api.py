@@ -250,7 +250,10 @@ def train(model: str = "fm", dataset: str | None = None, *, data=None, valid=Non
                 config = _file_batch_size(config, len(data["train"]))
                 run_config["train"] = to_plain(config.to_dict())
         staged = is_staged(model)
-        net = None if staged else build_model(model, encoder.space_, **_read_pretrained(model_options))
+        # A staged model (AIM) is built here too, from the user's options, only to refuse a bad option before
+        # anything is written; its stages build their own models.
+        net = build_model(model, encoder.space_, **(_read_found(model_options) if staged
+                                                    else _read_pretrained(model_options)))
         if overwrite:
             run.clear()   # only now, so that a failure while reading the data leaves the old run intact
             if staged:
@@ -395,6 +398,8 @@ def _encode_files(run: RunDirectory, files: dict, config: TrainConfig, min_count
             schema = encoder.schema
     else:
         schema, label, positive, fractions = files["schema"], files["label"], files["positive"], files["fractions"]
+    if _takes_out_of_core(files):
+        return _encode_out_of_core(run, files, config, min_count, encoder, saved, schema, label, positive, fractions)
     splits = file_splits(files["train"], files.get("valid"), files.get("test"), label=label, schema=schema,
                          task=config.task, positive=positive, seed=config.seed, fractions=fractions)
     print(splits.describe())
@@ -416,6 +421,52 @@ def _encode_files(run: RunDirectory, files: dict, config: TrainConfig, min_count
         "seed": config.seed, "fractions": list(fractions) if fractions is not None else None,
         "split": meta.get("split"), "rows": meta.get("rows")})
     return encoder, data, source
+
+
+def _takes_out_of_core(files: dict) -> bool:
+    """Whether a run on ``files`` takes the out-of-core path (:mod:`fgraph.data.out_of_core`): a training
+    file at least ``out_of_core_threshold()`` bytes (1 GiB; ``$FGRAPH_OUT_OF_CORE_BYTES``), cut into its
+    splits (no valid or test file: with them the in-memory path is taken, saying so)."""
+    from .data.out_of_core import out_of_core_threshold
+
+    size, limit = files["train"].stat().st_size, out_of_core_threshold()
+    if size < limit:
+        return False
+    if files.get("valid") is not None or files.get("test") is not None:
+        print(f"out-of-core: {files['train'].name} is larger than {limit:,} bytes, but valid/test files are given, "
+              f"which the out-of-core path does not take yet: reading everything into memory")
+        return False
+    return True
+
+
+def _encode_out_of_core(run: RunDirectory, files: dict, config: TrainConfig, min_count: int,
+                        encoder: FieldEncoder | None, saved: dict | None, schema, label, positive, fractions):
+    """:func:`_encode_files` for a training file larger than memory: fitted over chunks, encoded into the
+    memory-mapped data cache beside the run (``RUN/../.fgraph-cache``, or ``$FGRAPH_CACHE_DIR``), the
+    splits as row-index arrays; the splits, the encoder and the batches are those of the in-memory path."""
+    from .data import out_of_core as ooc
+
+    path = files["train"]
+    print(f"out-of-core: {path.name} ({path.stat().st_size / 2**30:.2f} GiB) is larger than "
+          f"{ooc.out_of_core_threshold() / 2**30:.2f} GiB (${ooc.THRESHOLD_ENV}): training from memory-mapped "
+          f"arrays in {ooc.cache_root(run.path)}")
+    out = ooc.out_of_core_splits(path, label=label, schema=schema, task=config.task, positive=positive,
+                                 seed=config.seed, fractions=fractions, min_count=min_count, encoder=encoder,
+                                 run_dir=run.path, log=lambda text: print(text, flush=True))
+    report, enc_label = out["report"], out["label_encoding"]
+    encoder = out["encoder"]
+    print("\n".join([report.describe(), enc_label.describe(encoder.schema.label), out["split"],
+                     "rows: " + ", ".join(f"{k} {len(v):,}" for k, v in out["data"].items())]))
+    meta = out["meta"]
+    schema_given = files["schema"] if saved is None else (saved["data"] or {}).get("schema_given")
+    source = to_plain({
+        "train": str(path), "valid": None, "test": None, "label": encoder.schema.label, "schema": run.schema_path.name,
+        "schema_given": schema_given if schema_given is None or isinstance(schema_given, (str, Path))
+        else "given from Python",
+        "task": config.task, "positive": meta.get("positive"), "label_mapping": meta.get("label_mapping"),
+        "seed": config.seed, "fractions": list(fractions) if fractions is not None else None,
+        "split": meta.get("split"), "rows": meta.get("rows"), "out_of_core": meta.get("out_of_core")})
+    return encoder, out["data"], source
 
 
 def zoo_config_path(model, dataset) -> Path | None:

@@ -288,6 +288,115 @@ def _space_of(schema: Schema, vocabularies: dict) -> FeatureSpace:
 
 # ----------------------------------------------------------------------------------------------------------
 
+class _ExactMoments:
+    """Exact sums of ``x`` and ``x**2`` over finite float64 values, added array by array.
+
+    Each value is ``m * 2**e`` with an integer ``|m| < 2**53``; ``m`` (and, for the squares, ``m**2``) is
+    cut into pieces small enough that numpy sums them exactly per exponent (in blocks), and the block sums
+    are added as Python integers. So the mean ``S1 / n`` and the variance ``S2 / n - (S1 / n)**2`` are exact
+    rationals, rounded once to float: the scaler is the same however the rows are chunked (numpy's pairwise
+    ``mean``/``std`` are not: their rounding depends on the array's length and order).
+    """
+
+    _BLOCK = 1 << 15   # 2**15 values x terms < 2**38: block sums < 2**53, exact in float64 bincount
+
+    def __init__(self):
+        self.n = 0
+        self.s1: dict[int, int] = {}   # exponent -> integer sum of mantissas at that exponent
+        self.s2: dict[int, int] = {}
+        self.max_abs = 0.0
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64).ravel()
+        if not x.size:
+            return
+        self.n += int(x.size)
+        self.max_abs = max(self.max_abs, float(np.abs(x).max()))
+        frac, exp = np.frexp(x)
+        mant = np.ldexp(frac, 53).astype(np.int64)          # exact: |mant| < 2**53
+        exp = exp.astype(np.int64) - 53
+        for lo in range(0, x.size, self._BLOCK):
+            m, e = mant[lo:lo + self._BLOCK], exp[lo:lo + self._BLOCK]
+            uniq, inv = np.unique(e, return_inverse=True)
+            k = len(uniq)
+            hi27, lo27 = m >> 27, m & ((1 << 27) - 1)
+            s_hi = np.bincount(inv, weights=hi27.astype(np.float64), minlength=k)
+            s_lo = np.bincount(inv, weights=lo27.astype(np.float64), minlength=k)
+            a = np.abs(m)
+            p, q, r = a >> 36, (a >> 18) & ((1 << 18) - 1), a & ((1 << 18) - 1)
+            terms = [(72, p * p), (54, 2 * p * q), (36, 2 * p * r + q * q), (18, 2 * q * r), (0, r * r)]
+            sums = [(shift, np.bincount(inv, weights=t.astype(np.float64), minlength=k)) for shift, t in terms]
+            for g, ex in enumerate(uniq.tolist()):
+                self.s1[ex] = self.s1.get(ex, 0) + (int(s_hi[g]) << 27) + int(s_lo[g])
+                self.s2[2 * ex] = self.s2.get(2 * ex, 0) + sum(int(s[g]) << shift for shift, s in sums)
+
+    @staticmethod
+    def _total(acc: dict[int, int]):
+        from fractions import Fraction
+        out = Fraction(0)
+        for ex, v in acc.items():
+            out += Fraction(v << ex) if ex >= 0 else Fraction(v, 1 << -ex)
+        return out
+
+    def scaler(self, name: str) -> tuple[float, float]:
+        """``(mean, std)`` (population std; 1.0 when it is 0), each rounded once from the exact value."""
+        if self.n == 0:
+            return 0.0, 1.0
+        mean_q = self._total(self.s1) / self.n
+        var_q = self._total(self.s2) / self.n - mean_q * mean_q
+        try:
+            mean, var = float(mean_q), float(var_q)
+        except OverflowError:
+            mean = var = math.inf
+        if not (math.isfinite(mean) and math.isfinite(var)):
+            raise DataError(f"numeric column {name!r}: its values are too large to scale (the "
+                            f"mean or standard deviation overflows; largest |x| is "
+                            f"{self.max_abs:.3g}); rescale the column, or use "
+                            f"treatment='log' or 'bucket'")
+        std = math.sqrt(var)
+        return mean, std if std > 0 else 1.0
+
+
+class _FitState:
+    """What :meth:`FieldEncoder.fit_chunks` accumulates, chunk by chunk: value counts per vocabulary field,
+    exact moments per scaled field, the range per bucketised field."""
+
+    def __init__(self, schema: Schema):
+        self.schema = schema
+        self.counts = {f.name: pd.Series([], dtype=np.int64, index=pd.Index([], dtype=object))
+                       for f in schema.fields if not (f.kind == "numeric" and f.treatment in ("scale", "bucket"))}
+        self.moments = {f.name: _ExactMoments() for f in schema.fields
+                        if f.kind == "numeric" and f.treatment == "scale"}
+        self.ranges = {f.name: (None, None) for f in schema.fields if f.kind == "numeric" and f.treatment == "bucket"}
+
+    def add(self, X: pd.DataFrame) -> None:
+        for f in self.schema.fields:
+            col = X[f.name]
+            if f.kind == "categorical":
+                strings, missing = _canonical_strings(col, f.name)
+                strings = strings[~missing]
+            elif f.kind == "multi":
+                strings = _split_tokens(col, f).to_numpy(dtype=object)
+            else:
+                vals, missing = _numeric_values(col, f.name)
+                present = vals[~missing]
+                if f.treatment == "scale":
+                    self.moments[f.name].add(present)
+                    continue
+                if f.treatment == "bucket":
+                    if present.size:
+                        lo, hi = self.ranges[f.name]
+                        a, b = float(present.min()), float(present.max())
+                        self.ranges[f.name] = (a if lo is None else min(lo, a), b if hi is None else max(hi, b))
+                    continue
+                strings = _float_texts(criteo_log(present))  # log
+            if len(strings):
+                c = pd.Series(strings, dtype=object).value_counts(sort=False)
+                old = self.counts[f.name]
+                self.counts[f.name] = c.astype(np.int64) if old.empty else \
+                    old.add(c, fill_value=0).astype(np.int64)
+
+
 class FieldEncoder(TransformerMixin, BaseEstimator):
     """Encode a DataFrame into per-field integer ids, the input of every fgraph model.
 
@@ -340,46 +449,73 @@ class FieldEncoder(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None) -> "FieldEncoder":
         """Learn vocabularies, scalers and bucket edges from the training frame ``X``."""
+        return self.fit_chunks([X])
+
+    def fit_chunks(self, chunks) -> "FieldEncoder":
+        """:meth:`fit` on the concatenation of ``chunks`` (an iterable of DataFrames with the schema's
+        columns), reading each chunk once: the result (:meth:`fingerprint`, :meth:`transform`) is exactly that
+        of ``fit(pd.concat(chunks))``. Counts are added chunk by chunk; a scaler's mean and standard deviation
+        come from exact sums of ``x`` and ``x**2`` (:class:`_ExactMoments`), so they do not depend on how the
+        rows are cut (one pass, no approximation)."""
+        self._check_params()
+        state = _FitState(self.schema)
+        first = empty = None
+        for chunk in chunks:
+            if isinstance(chunk, pd.DataFrame) and len(chunk) == 0:
+                empty = chunk   # a chunk without training rows
+                continue
+            self.schema.check_frame(chunk, require_label=False)
+            first = chunk
+            state.add(chunk)
+        if first is None:
+            if empty is not None:
+                self.schema.check_frame(empty, require_label=False)   # the "no rows" error
+            raise DataError("fit_chunks got no chunks: give an iterable of DataFrames")
+        self._finish_fit(state)
+        return self
+
+    def partial_fit(self, X: pd.DataFrame, y=None) -> "FieldEncoder":
+        """Add the rows of ``X`` to what earlier ``partial_fit`` calls saw (scikit-learn style): after each
+        call the encoder is fitted on all rows so far, exactly as :meth:`fit` on their concatenation."""
         self._check_params()
         self.schema.check_frame(X, require_label=False)
+        state = getattr(self, "_fit_state", None)
+        if state is None:
+            state = self._fit_state = _FitState(self.schema)
+        state.add(X)
+        self._finish_fit(state)
+        return self
+
+    def _finish_fit(self, state: "_FitState") -> None:
         self.vocabularies_, self.rare_values_ = {}, {}
         self.scalers_, self.bucket_ranges_ = {}, {}
         self.unseen_share_ = {}
         for f in self.schema.fields:
-            col = X[f.name]
-            if f.kind == "categorical":
-                strings, missing = _canonical_strings(col, f.name)
-                strings = strings[~missing]
-            elif f.kind == "multi":
-                strings = _split_tokens(col, f).to_numpy(dtype=object)
-            else:
-                vals, missing = _numeric_values(col, f.name)
-                present = vals[~missing]
-                if f.treatment == "scale":
-                    with np.errstate(over="ignore", invalid="ignore"):
-                        mean = float(present.mean()) if present.size else 0.0
-                        std = float(present.std()) if present.size else 1.0
-                    if not (math.isfinite(mean) and math.isfinite(std)):
-                        raise DataError(f"numeric column {f.name!r}: its values are too large to scale (the "
-                                        f"mean or standard deviation overflows; largest |x| is "
-                                        f"{np.abs(present).max():.3g}); rescale the column, or use "
-                                        f"treatment='log' or 'bucket'")
-                    self.scalers_[f.name] = (mean, std if std > 0 else 1.0)
-                    continue
-                if f.treatment == "bucket":
-                    lo = float(present.min()) if present.size else 0.0
-                    hi = float(present.max()) if present.size else 0.0
-                    if not math.isfinite(hi - lo):
-                        raise DataError(f"numeric column {f.name!r}: its range [{lo:.3g}, {hi:.3g}] is too wide "
-                                        f"for equal-width buckets (the width overflows); rescale the column")
-                    self.bucket_ranges_[f.name] = (lo, hi)
-                    continue
-                strings = _float_texts(criteo_log(present))  # log
-            self.vocabularies_[f.name], self.rare_values_[f.name] = self._fit_vocabulary(strings, f)
-            self.unseen_share_[f.name] = _good_turing_unseen(strings)
+            if f.kind == "numeric" and f.treatment == "scale":
+                self.scalers_[f.name] = state.moments[f.name].scaler(f.name)
+                continue
+            if f.kind == "numeric" and f.treatment == "bucket":
+                lo, hi = state.ranges[f.name]
+                lo, hi = (0.0, 0.0) if lo is None else (lo, hi)
+                if not math.isfinite(hi - lo):
+                    raise DataError(f"numeric column {f.name!r}: its range [{lo:.3g}, {hi:.3g}] is too wide "
+                                    f"for equal-width buckets (the width overflows); rescale the column")
+                self.bucket_ranges_[f.name] = (lo, hi)
+                continue
+            counts = state.counts[f.name]
+            self.vocabularies_[f.name], self.rare_values_[f.name] = self._vocabulary_of_counts(counts, f)
+            total = int(counts.sum())
+            self.unseen_share_[f.name] = float((counts.to_numpy() == 1).sum()) / total if total else 0.0
         self.space_ = _space_of(self.schema, self.vocabularies_)
         self._build_lookups()
-        return self
+
+    def _vocabulary_of_counts(self, counts: pd.Series, field: Field) -> tuple[list, list]:
+        # Most frequent first; ties by value, so the id order does not depend on row order.
+        order = sorted(zip(counts.index, counts.to_numpy()), key=lambda kv: (-kv[1], kv[0]))
+        mc = self._min_count(field)
+        known = [v for v, c in order if c >= mc]
+        rare = [v for v, c in order if c < mc]
+        return known, rare
 
     def _build_lookups(self):
         self._lookup = {n: pd.Index(v, dtype=object) for n, v in self.vocabularies_.items()}

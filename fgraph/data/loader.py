@@ -89,19 +89,14 @@ class FieldLoader:
     def __iter__(self):
         n = len(self.data)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else None
-        t = self.data.tensors()
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
             if self.drop_last and stop - start < self.batch_size:
                 break
-            if order is None:
-                pick = lambda x: None if x is None else x[start:stop]  # noqa: E731
-            else:
-                idx = order[start:stop]
-                pick = lambda x: None if x is None else x.index_select(0, idx)  # noqa: E731
-            batch = TabularBatch(as_long(pick(t["ids"])), pick(t["values"]),
-                                 None if t["bags"] is None else as_long(pick(t["bags"])), pick(t["y"]),
-                                 self.data.space)
+            # A slice, or the permutation's slice; a memory-mapped table (MemmapData) reads just these rows.
+            t = self.data.batch_tensors(slice(start, stop) if order is None else order[start:stop])
+            batch = TabularBatch(as_long(t["ids"]), t["values"], None if t["bags"] is None else as_long(t["bags"]),
+                                 t["y"], self.data.space)
             if self.device is not None:
                 batch = batch.to(self.device)
             yield batch

@@ -208,6 +208,15 @@ class EncodedData:
     def tensors(self) -> dict[str, Tensor | None]:
         return {"ids": self.ids, "values": self.values, "bags": self.bags, "y": self.y}
 
+    def batch_tensors(self, rows) -> dict[str, Tensor | None]:
+        """The tensors of rows ``rows``: a slice of positions, or a LongTensor of them (what
+        :class:`~fgraph.data.FieldLoader` asks for each batch; a memory-mapped table overrides it)."""
+        if isinstance(rows, slice):
+            pick = lambda x: None if x is None else x[rows]  # noqa: E731
+        else:
+            pick = lambda x: None if x is None else x.index_select(0, rows)  # noqa: E731
+        return {name: pick(t) for name, t in self.tensors().items()}
+
 
 def as_long(t: Tensor) -> Tensor:
     return t if t.dtype == torch.long else t.long()

@@ -1,0 +1,601 @@
+"""Tables larger than memory: fit the encoder over chunks, encode into memory-mapped ``.npy`` arrays in a
+cache, and train from the memory map.
+
+The path (:func:`out_of_core_splits`, which ``fgraph train --data`` takes by itself for a file larger than
+:func:`out_of_core_threshold`)::
+
+    pass 1  scan:   row count, each column's type over the whole file (as read_file decides it), the
+                    label's values, the first SAMPLE_ROWS rows (schema inference looks at those only)
+    split:          split_indices(n, fractions, seed) -- the same rows as file_splits -- written as
+                    train/valid/test index arrays (int64 .npy)
+    pass 2  fit:    FieldEncoder.fit_chunks over the training rows of each chunk (exact: same fingerprint)
+    pass 3  encode: FieldEncoder.transform per chunk, written row by row into the cache's arrays
+
+Cache layout (``<cache root>/``; the root is the ``cache_dir`` given, else ``$FGRAPH_CACHE_DIR``, else
+``.fgraph-cache`` beside the run directory)::
+
+    fit-<key>/     encoder.json + info.json    key: the file (resolved path, size, mtime) and the options
+    table-<key>/   ids_int8.npy ids_int16.npy ids_int32.npy values.npy y.npy meta.json
+                   key: the file and the encoder's fingerprint (and the label mapping)
+    split-<key>/   train.npy valid.npy test.npy   key: the file, its row count, the fractions and seed
+
+Each entry is written into a temporary directory and renamed into place when complete, so an entry
+killed mid-write is never read (its temporary directory is ignored, and removed by the next writer).
+Ids are stored row-major per dtype group (all fields whose vocabulary fits int8 in one ``(N, k)`` array,
+and so on), so that a batch of random rows touches one page per row and group, not one per field.
+Multi-valued (bag) fields are refused on this path (:class:`~fgraph.errors.ConfigError`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+import shutil
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from numpy.lib.format import open_memmap
+
+from ..errors import ConfigError, DataError, InputFileError
+from .encoder import FieldEncoder
+from .space import EncodedData, FeatureSpace
+
+#: A training file at least this large (bytes on disk) takes the out-of-core path in ``fgraph train``.
+OUT_OF_CORE_BYTES = 1 << 30
+#: Environment variables overriding :data:`OUT_OF_CORE_BYTES` and the cache root.
+THRESHOLD_ENV, CACHE_ENV = "FGRAPH_OUT_OF_CORE_BYTES", "FGRAPH_CACHE_DIR"
+CACHE_FORMAT = 1
+#: Rows per chunk of the passes. pyarrow's CSV reader is used: on a generated 500k-row Criteo-shaped CSV
+#: (124 MB, 40 columns, read as text) ``pyarrow.csv.open_csv`` took 1.19 s against 3.3 s for pandas'
+#: ``read_csv(chunksize=100_000)`` (2 cores, one busy); Parquet is read with ``ParquetFile.iter_batches``.
+CHUNK_ROWS = 100_000
+_BLOCK_BYTES = 16 << 20
+
+
+def out_of_core_threshold() -> int:
+    """The size from which a training file takes the out-of-core path: ``$FGRAPH_OUT_OF_CORE_BYTES`` if
+    set, else :data:`OUT_OF_CORE_BYTES` (1 GiB)."""
+    text = os.environ.get(THRESHOLD_ENV)
+    if text is None:
+        return OUT_OF_CORE_BYTES
+    try:
+        return int(float(text))
+    except ValueError:
+        raise ConfigError(f"${THRESHOLD_ENV} must be a number of bytes, got {text!r}") from None
+
+
+def cache_root(run_dir=None, cache_dir=None) -> Path:
+    """Where the data cache is: ``cache_dir``, else ``$FGRAPH_CACHE_DIR``, else ``RUN/../.fgraph-cache``."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = Path(run_dir).resolve().parent if run_dir is not None else Path.cwd()
+    return base / ".fgraph-cache"
+
+
+def file_key(path) -> dict:
+    """What identifies an input file's content for the cache: resolved path, size, mtime (ns)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return {"path": str(p), "size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+# ==========================================================================================================
+# Reading chunks
+# ==========================================================================================================
+
+def iter_chunks(path, columns=None, *, sep: str | None = None, chunk_rows: int = CHUNK_ROWS):
+    """Yield ``(start_row, frame)`` over a CSV or Parquet file, ``frame`` holding ``columns`` (default all).
+
+    CSV cells are text (``category`` columns, missing cells None) as :func:`~fgraph.data.files.read_file`
+    holds them before its number conversion (:func:`convert_chunk` does that with the whole file's
+    decision); Parquet batches have the file's own types, converted as ``read_file`` converts them.
+    """
+    from . import files as F
+
+    p = Path(path)
+    start = 0
+    if F._file_format(p) == "parquet":
+        import pyarrow as pa
+
+        pf = F._parquet_file(p)
+        F._check_columns(p, list(pf.schema_arrow.names), columns)
+        try:
+            for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
+                frame = batch.to_pandas(types_mapper=F._nullable_integers, strings_to_categorical=True)
+                narrow = {c: frame[c].to_numpy(dtype=frame[c].dtype.numpy_dtype) for c in frame.columns
+                          if F._nullable_int(frame[c].dtype) and not frame[c].isna().any()}
+                frame = frame.assign(**narrow) if narrow else frame
+                frame.index = pd.RangeIndex(start, start + len(frame))
+                yield start, frame
+                start += len(frame)
+        except (pa.ArrowException, OSError, ValueError) as e:
+            raise InputFileError(f"{p}: the Parquet file is corrupt or truncated ({F._first_line(e)})") from None
+        return
+    import pyarrow as pa
+    import pyarrow.csv as pc
+
+    sep = sep if sep is not None else F.sniff_separator(p)
+    names = F._csv_header(p, sep)
+    F._check_columns(p, names, columns)
+    want = list(columns) if columns is not None else names
+    reader = pc.open_csv(
+        p, read_options=pc.ReadOptions(column_names=names, skip_rows=1, block_size=_BLOCK_BYTES, use_threads=False),
+        parse_options=pc.ParseOptions(delimiter=sep, quote_char=F._QUOTE, double_quote=True, newlines_in_values=True),
+        convert_options=pc.ConvertOptions(column_types={c: pa.string() for c in names}, include_columns=want,
+                                          null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True))
+    pending = []
+    try:
+        for batch in reader:
+            frame = batch.to_pandas(strings_to_categorical=True)
+            pending.append(frame)
+            if sum(len(f) for f in pending) >= chunk_rows:
+                frame = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+                pending = []
+                frame = _categorical(frame)
+                frame.index = pd.RangeIndex(start, start + len(frame))
+                yield start, frame[want]
+                start += len(frame)
+    except (pa.ArrowException, UnicodeDecodeError) as e:
+        raise InputFileError(f"{p}: cannot read it as a {sep!r}-separated file near data row {start + 1:,} "
+                             f"({F._first_line(e)})") from None
+    if pending:
+        frame = _categorical(pd.concat(pending, ignore_index=True))
+        frame.index = pd.RangeIndex(start, start + len(frame))
+        yield start, frame[want]
+
+
+def _categorical(frame: pd.DataFrame) -> pd.DataFrame:
+    todo = {c: frame[c].astype(object).astype("category") for c in frame.columns
+            if not isinstance(frame[c].dtype, pd.CategoricalDtype)}
+    return frame.assign(**todo) if todo else frame
+
+
+def _chunk_kind(col: pd.Series) -> str:
+    """How :func:`~fgraph.data.files._numbers_from_text` would see this chunk's text column: ``"empty"``
+    (no value but missing markers), ``"text"``, ``"bigint"`` (integers beyond int64), ``"int"``, ``"float"``."""
+    from . import files as F
+
+    cats = pd.Series(col.cat.categories.astype(object), dtype=object).str.strip()
+    marker = (cats.isin(list(F.MISSING_MARKERS)) | (cats == "")).to_numpy()
+    values = cats[~marker]
+    if len(values) == 0:
+        return "empty"
+    as_text = pd.Series(values, dtype=object)
+    if as_text.str.match(F._LEADING_ZERO).any():
+        return "text"
+    if pd.to_numeric(as_text, errors="coerce").isna().any():
+        return "text"
+    if as_text.str.fullmatch(F._INT_TEXT).all():
+        ints = [int(v) for v in values]
+        return "bigint" if min(ints) < -2 ** 63 or max(ints) >= 2 ** 63 else "int"
+    return "float"
+
+
+def _combine_kinds(kinds: set[str]) -> str:
+    """The whole file's decision from its chunks' (:func:`_chunk_kind`)."""
+    if "text" in kinds:
+        return "text"
+    if "float" in kinds:
+        return "float"
+    if "bigint" in kinds or not (kinds - {"empty"}):
+        return "text"
+    return "int"
+
+
+def convert_chunk(frame: pd.DataFrame, kinds: dict[str, str] | None) -> pd.DataFrame:
+    """A CSV chunk with its columns converted as ``read_file`` converts the whole file (``kinds``: the
+    whole file's decision per column); Parquet chunks (``kinds`` None) are returned as they are."""
+    if kinds is None:
+        return frame
+    from . import files as F
+
+    out = {}
+    for c in frame.columns:
+        kind = kinds.get(c, "text")
+        if kind == "text":
+            continue
+        s = F._numbers_from_text(frame[c])
+        if s is None:   # every cell of this chunk is missing
+            s = pd.Series(pd.array([pd.NA] * len(frame), dtype="Int64") if kind == "int"
+                          else np.full(len(frame), np.nan), index=frame.index, name=c)
+        elif kind == "float" and not pd.api.types.is_float_dtype(s.dtype):
+            s = s.astype("float64")
+        out[c] = s
+    return frame.assign(**out) if out else frame
+
+
+# ==========================================================================================================
+# Memory-mapped encoded tables
+# ==========================================================================================================
+
+def smallest_int_dtype(cardinality: int) -> np.dtype:
+    """The smallest of int8 / int16 / int32 that holds ids ``0 .. cardinality - 1``."""
+    for dt in (np.int8, np.int16, np.int32):
+        if cardinality - 1 <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    raise DataError(f"a vocabulary of {cardinality:,} ids does not fit int32")
+
+
+def _release(arr) -> None:
+    """Drop the pages of a memory-mapped array from this process's resident set (they stay in the page
+    cache), so that reading or writing a whole file does not grow RSS with the row count."""
+    mm = getattr(arr, "_mmap", None)
+    while mm is None and getattr(arr, "base", None) is not None:
+        arr = arr.base
+        mm = getattr(arr, "_mmap", None) if not isinstance(arr, mmap.mmap) else arr
+    if isinstance(mm, mmap.mmap):
+        try:
+            mm.flush()
+            mm.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
+class MemmapData(EncodedData):
+    """An :class:`EncodedData` whose rows live in a cache directory's memory-mapped arrays.
+
+    :class:`~fgraph.data.FieldLoader` reads it batch by batch (:meth:`batch_tensors`): a batch is the same
+    (bitwise) as that of the in-memory table for the same rows and seed, and the pages it touched are
+    released after it. ``index`` selects rows (a split: positions into the file's rows, in increasing
+    order); ``ids``, ``values`` and ``y`` give whole tensors (``y`` is small and kept; ``ids`` and
+    ``values`` load the whole split: the loader never uses them).
+    """
+
+    def __init__(self, directory, index: np.ndarray | None = None, space: FeatureSpace | None = None):
+        self.directory = Path(directory)
+        self.meta = json.loads((self.directory / "meta.json").read_text())
+        self.space = space if space is not None else FeatureSpace.from_dict(self.meta["space"])
+        self.label_name = self.meta.get("label")
+        self.groups = {dt: np.load(self.directory / f"ids_{dt}.npy", mmap_mode="r")
+                       for dt in self.meta["groups"]}
+        self.group_fields = {dt: np.asarray(pos, dtype=np.int64) for dt, pos in self.meta["groups"].items()}
+        self.scaled = np.asarray(self.meta["scaled"], dtype=np.int64)
+        self._values = np.load(self.directory / "values.npy", mmap_mode="r") if len(self.scaled) else None
+        self._y = np.load(self.directory / "y.npy", mmap_mode="r") if self.meta.get("labelled") else None
+        self.index = index
+        self._y_cache = None
+
+    # -- EncodedData's interface ------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.meta["rows"]) if self.index is None else len(self.index)
+
+    def __repr__(self) -> str:
+        return f"MemmapData(rows={len(self)}, fields={self.space.num_fields}, dir={self.directory.name})"
+
+    @property
+    def bags(self):
+        return None
+
+    @property
+    def y(self):
+        if self._y is None:
+            return None
+        if self._y_cache is None:
+            y = np.asarray(self._y if self.index is None else self._y[np.asarray(self.index)], dtype=np.float32)
+            self._y_cache = torch.from_numpy(np.array(y))
+            _release(self._y)
+        return self._y_cache
+
+    @property
+    def ids(self):
+        return self.batch_tensors(slice(0, len(self)))["ids"]
+
+    @property
+    def values(self):
+        return self.batch_tensors(slice(0, len(self)))["values"] if len(self.scaled) else None
+
+    def validate(self) -> "MemmapData":
+        return self   # checked when the cache was written (ids from its encoder, values finite)
+
+    def take(self, index) -> "MemmapData":
+        index = np.asarray(index.numpy() if isinstance(index, torch.Tensor) else index, dtype=np.int64)
+        rows = index if self.index is None else np.asarray(self.index)[index]
+        return MemmapData(self.directory, rows, self.space)
+
+    def tensors(self):
+        return {"ids": self.ids, "values": self.values, "bags": None, "y": self.y}
+
+    def batch_tensors(self, rows) -> dict:
+        """The tensors of rows ``rows`` (a slice of positions, or a LongTensor of positions), as the
+        in-memory table's slice or ``index_select`` gives them (ids int64)."""
+        if isinstance(rows, slice):
+            pos = rows if self.index is None else np.asarray(self.index[rows])
+        else:
+            pos = rows.numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
+            if self.index is not None:
+                pos = np.asarray(self.index[pos])
+        n = len(range(*pos.indices(int(self.meta["rows"])))) if isinstance(pos, slice) else len(pos)
+        ids = np.empty((n, self.space.num_fields), dtype=np.int64)
+        for dt, arr in self.groups.items():
+            ids[:, self.group_fields[dt]] = arr[pos]
+        values = None
+        if self._values is not None:
+            values = np.ones((n, self.space.num_fields), dtype=np.float32)
+            values[:, self.scaled] = self._values[pos]
+        y = None if self._y is None else np.array(self._y[pos], dtype=np.float32)
+        for arr in (*self.groups.values(), self._values, self._y, self.index):
+            if arr is not None:
+                _release(arr)
+        return {"ids": torch.from_numpy(ids), "values": None if values is None else torch.from_numpy(values),
+                "bags": None, "y": None if y is None else torch.from_numpy(y)}
+
+
+class _Staging:
+    """A cache entry being written: a temporary directory renamed to ``final`` on success."""
+
+    def __init__(self, final: Path):
+        self.final = final
+        self.tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> Path:
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        for old in self.final.parent.glob(f".tmp-{self.final.name}-*"):
+            shutil.rmtree(old, ignore_errors=True)   # an earlier writer's, killed mid-write
+        self.tmp.mkdir()
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        (self.tmp / "COMPLETE").write_text("ok\n")
+        try:
+            os.replace(self.tmp, self.final)
+        except OSError:   # another process finished the same entry first: keep its copy
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+
+def _complete(d: Path) -> bool:
+    return (d / "COMPLETE").is_file()
+
+
+def encode_to_cache(path, encoder: FieldEncoder, root, *, kinds=None, label_encoding=None, rows: int | None = None,
+                    sep: str | None = None, chunk_rows: int = CHUNK_ROWS) -> tuple[MemmapData, bool]:
+    """Encode every row of ``path`` with ``encoder`` into the cache under ``root`` (or find it there).
+
+    Returns ``(MemmapData of all rows, reused)``. ``kinds``: the CSV file's column types
+    (:func:`scan_file`); ``label_encoding``: the :class:`~fgraph.data.files.LabelEncoding` that makes the
+    label numeric (the label is left out when the file has none).
+    """
+    from . import files as F
+
+    space = encoder.space_
+    if space.bag_positions:
+        bags = [space.names[k] for k in space.bag_positions]
+        raise ConfigError(f"multi-valued field(s) {bags}: the out-of-core path (a training file larger than "
+                          f"${THRESHOLD_ENV}, {out_of_core_threshold():,} bytes) does not store bags yet; drop them "
+                          f"or declare them categorical in a schema file, or raise ${THRESHOLD_ENV} to train in memory")
+    label = encoder.schema.label
+    enc_text = None if label_encoding is None else [label_encoding.task, label_encoding.mapping]
+    key = _digest({"file": file_key(path), "fingerprint": encoder.fingerprint(), "label": enc_text,
+                   "kinds": kinds, "format": CACHE_FORMAT})
+    final = Path(root) / f"table-{key}"
+    if _complete(final):
+        return MemmapData(final, space=space), True
+    p = Path(path)
+    names = encoder.schema.names
+    have_label = label in F.file_columns(p, sep=sep)
+    columns = names + ([label] if have_label else [])
+    if rows is None:
+        rows = sum(len(c) for _, c in iter_chunks(p, [columns[0]], sep=sep, chunk_rows=chunk_rows))
+    dtypes = [smallest_int_dtype(c) for c in space.cardinalities]
+    groups: dict[str, list[int]] = {}
+    for k, dt in enumerate(dtypes):
+        groups.setdefault(dt.name, []).append(k)
+    scaled = space.scaled_positions
+    with _Staging(final) as tmp:
+        arrays = {dt: open_memmap(tmp / f"ids_{dt}.npy", mode="w+", dtype=dt, shape=(rows, len(pos)))
+                  for dt, pos in groups.items()}
+        values = open_memmap(tmp / "values.npy", mode="w+", dtype=np.float32, shape=(rows, len(scaled))) \
+            if scaled else None
+        y = open_memmap(tmp / "y.npy", mode="w+", dtype=np.float32, shape=(rows,)) if have_label else None
+        seen = 0
+        for start, chunk in iter_chunks(p, columns, sep=sep, chunk_rows=chunk_rows):
+            chunk = convert_chunk(chunk, kinds)
+            if have_label and label_encoding is not None:
+                chunk = F._apply_label(chunk, label, label_encoding, p)
+            enc = encoder.transform(chunk)
+            stop = start + len(chunk)
+            if stop > rows:
+                raise InputFileError(f"{p} changed while it was read (more than {rows:,} rows)")
+            ids = enc.ids.numpy()
+            for dt, pos in groups.items():
+                arrays[dt][start:stop] = ids[:, pos]
+            if values is not None:
+                v = enc.values.numpy()[:, scaled]
+                if not np.isfinite(v).all():
+                    raise DataError(f"{p}: a scaled value is not finite near data row {start + 1:,}")
+                values[start:stop] = v
+            if y is not None:
+                y[start:stop] = enc.y.numpy()
+            for a in (*arrays.values(), values, y):
+                if a is not None:
+                    _release(a)
+            seen = stop
+        if seen != rows:
+            raise InputFileError(f"{p} changed while it was read ({seen:,} rows, {rows:,} before)")
+        for a in (*arrays.values(), values, y):
+            if a is not None:
+                a.flush()
+        del arrays, values, y
+        meta = {"format": CACHE_FORMAT, "rows": rows, "space": space.to_dict(), "groups": groups, "scaled": scaled,
+                "labelled": have_label, "label": label, "fingerprint": encoder.fingerprint(), "source": file_key(p)}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+    return MemmapData(final, space=space), False
+
+
+# ==========================================================================================================
+# The whole path: scan, split, fit, encode
+# ==========================================================================================================
+
+def scan_file(path, label: str, *, sep: str | None = None, sample_rows: int, chunk_rows: int = CHUNK_ROWS,
+              max_labels: int = 10_000) -> dict:
+    """Pass 1 over a file: ``{"rows", "kinds" (CSV; None for Parquet), "sample" (the first ``sample_rows``
+    rows, converted), "labels" (a Series of the label's distinct values, converted)}``."""
+    from . import files as F
+
+    p = Path(path)
+    is_csv = F._file_format(p) == "csv"
+    chunk_kinds: dict[str, set] = {}
+    sample, got, rows = [], 0, 0
+    labels: set = set()
+    for _, chunk in iter_chunks(p, sep=sep, chunk_rows=chunk_rows):
+        rows += len(chunk)
+        if got < sample_rows:
+            sample.append(chunk.iloc[:sample_rows - got])
+            got += len(sample[-1])
+        if is_csv:
+            for c in chunk.columns:
+                chunk_kinds.setdefault(c, set()).add(_chunk_kind(chunk[c]))
+        if label in chunk.columns and len(labels) <= max_labels:
+            col = chunk[label]
+            vals = col.cat.categories.tolist() if isinstance(col.dtype, pd.CategoricalDtype) else pd.unique(col)
+            labels.update(vals)
+            if col.isna().any():
+                labels.add(None)
+    if rows == 0:
+        raise F._no_rows(p)
+    kinds = {c: _combine_kinds(k) for c, k in chunk_kinds.items()} if is_csv else None
+    frame = pd.concat(sample, ignore_index=True) if len(sample) > 1 else sample[0].reset_index(drop=True)
+    frame = convert_chunk(_categorical(frame) if is_csv else frame, kinds)
+    lab = pd.Series(sorted(labels, key=lambda v: (v is None, str(v))), dtype=object)
+    if is_csv:
+        lab = convert_chunk(pd.DataFrame({label: lab.astype("category")}), {label: kinds.get(label, "text")})[label]
+    return {"rows": rows, "kinds": kinds, "sample": frame, "labels": lab}
+
+
+def write_split(root, path, rows: int, fractions, seed: int) -> dict[str, np.ndarray]:
+    """The rows of :func:`~fgraph.data.datasets._common.split_indices` (the same as file_splits cuts), as
+    memory-mapped int64 index arrays in the cache (written once per file, row count, fractions and seed)."""
+    key = _digest({"file": file_key(path), "rows": rows, "fractions": list(fractions), "seed": seed,
+                   "format": CACHE_FORMAT})
+    final = Path(root) / f"split-{key}"
+    names = ("train", "valid", "test")
+    if not _complete(final):
+        fr = np.asarray(fractions, dtype=float)
+        perm = np.random.default_rng(seed).permutation(rows)   # as split_indices draws it
+        n_valid, n_test = int(rows * fr[1]), int(rows * fr[2])
+        n_train = rows - n_valid - n_test
+        part = np.empty(rows, dtype=np.int8)
+        part[perm[:n_train]] = 0
+        part[perm[n_train:n_train + n_valid]] = 1
+        part[perm[n_train + n_valid:]] = 2
+        del perm
+        with _Staging(final) as tmp:
+            sizes = (n_train, n_valid, n_test)
+            for k, name in enumerate(names):
+                out = open_memmap(tmp / f"{name}.npy", mode="w+", dtype=np.int64, shape=(sizes[k],))
+                at = 0
+                for lo in range(0, rows, 1 << 20):
+                    hit = np.flatnonzero(part[lo:lo + (1 << 20)] == k) + lo
+                    out[at:at + len(hit)] = hit
+                    at += len(hit)
+                    _release(out)
+                out.flush()
+                del out
+    return {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in names}
+
+
+def out_of_core_splits(path, *, label, schema=None, task="binary", positive=None, seed=0, fractions=None,
+                       min_count: int = 1, encoder: FieldEncoder | None = None, run_dir=None, cache_dir=None,
+                       sep: str | None = None, chunk_rows: int = CHUNK_ROWS, sample_rows: int | None = None,
+                       log=print) -> dict:
+    """The out-of-core counterpart of :func:`~fgraph.data.files.file_splits` plus ``FieldEncoder.fit`` and
+    ``transform``, for one training file cut 80/10/10 (or ``fractions``) with ``seed``.
+
+    Returns ``{"encoder", "data": {split: MemmapData}, "report", "label_encoding", "meta", "split",
+    "reused": {"fit": bool, "table": bool}, "cache": Path}``. The splits hold the same rows, the encoder
+    the same fingerprint, and the batches the same tensors as the in-memory path.
+    """
+    from . import files as F
+    from .datasets._common import DEFAULT_FRACTIONS, split_indices
+
+    p = Path(path).resolve()
+    sample_rows = F.SAMPLE_ROWS if sample_rows is None else sample_rows
+    fractions = tuple(DEFAULT_FRACTIONS if fractions is None else fractions)
+    split_indices(0, fractions, seed)
+    spec = F._as_spec(schema)
+    label = spec.resolve_label(label)
+    root = cache_root(run_dir, cache_dir)
+    schema_text = repr(schema)
+    if isinstance(schema, (str, os.PathLike)) and Path(schema).is_file():
+        schema_text += hashlib.sha256(Path(schema).read_bytes()).hexdigest()
+    fit_key = _digest({"file": file_key(p), "label": label, "schema": schema_text, "task": task,
+                       "positive": None if positive is None else str(positive), "seed": seed,
+                       "fractions": list(fractions), "min_count": min_count, "sample_rows": sample_rows,
+                       "encoder": None if encoder is None else encoder.fingerprint(), "format": CACHE_FORMAT})
+    fit_dir = root / f"fit-{fit_key}"
+    reused_fit = _complete(fit_dir)
+    if reused_fit:
+        info = json.loads((fit_dir / "info.json").read_text())
+        fitted = FieldEncoder.load(fit_dir / "encoder.json")
+        enc = F.LabelEncoding(**info["label_encoding"])
+        report = F.SchemaReport(fitted.schema, info["reasons"], info["dropped"], info["sample_rows"], p.name,
+                                info["origin"])
+        rows, kinds = info["rows"], info["kinds"]
+        log(f"out-of-core: reusing the fitted encoder in {fit_dir}")
+        splits = write_split(root, p, rows, fractions, seed)
+    else:
+        log(f"out-of-core: pass 1/3 over {p.name} (rows, column types, label)")
+        scan = scan_file(p, label, sep=sep, sample_rows=sample_rows, chunk_rows=chunk_rows)
+        rows, kinds = scan["rows"], scan["kinds"]
+        report = F.infer_schema_report(scan["sample"], label, spec=spec, sample_rows=sample_rows, source=p.name)
+        enc = F._label_encoding(scan["labels"], task, positive, p, label)
+        splits = write_split(root, p, rows, fractions, seed)
+        schema_ = report.schema
+        if encoder is None:
+            log(f"out-of-core: pass 2/3, fitting the encoder on the {len(splits['train']):,} training rows")
+            mask = np.zeros(rows, dtype=bool)
+            mask[np.asarray(splits["train"])] = True
+            chunks = (convert_chunk(c, kinds)[mask[s:s + len(c)]]
+                      for s, c in iter_chunks(p, schema_.names, sep=sep, chunk_rows=chunk_rows))
+            fitted = FieldEncoder(schema_, min_count=min_count).fit_chunks(chunks)
+            del mask
+        else:
+            fitted = encoder
+        with _Staging(fit_dir) as tmp:
+            fitted.save(tmp / "encoder.json")
+            (tmp / "info.json").write_text(json.dumps({
+                "rows": rows, "kinds": kinds, "reasons": report.reasons, "dropped": report.dropped,
+                "sample_rows": report.sample_rows, "origin": report.origin,
+                "label_encoding": {"task": enc.task, "mapping": enc.mapping, "positive": enc.positive,
+                                   "rule": enc.rule}}, default=str))
+    if encoder is not None:
+        fitted = encoder
+    log(f"out-of-core: pass 3/3, encoding {rows:,} rows into {root}" if not _table_cached(root, p, fitted, enc, kinds)
+        else f"out-of-core: reusing the encoded table in {root}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # unknown values: only rows outside the training split have them
+        table, reused_table = encode_to_cache(p, fitted, root, kinds=kinds, label_encoding=enc, rows=rows, sep=sep,
+                                              chunk_rows=chunk_rows)
+    data = {name: MemmapData(table.directory, idx, fitted.space_) for name, idx in splits.items()}
+    for name, d in data.items():
+        if len(d) == 0:
+            raise DataError(f"{p} has {rows:,} rows: too few to cut a {name} split from it; give more rows")
+    cut = "/".join(F._percent(f) for f in fractions)
+    split_text = (f"no valid or test file given: split {p.name} {cut} (train/valid/test) with seed {seed}: "
+                  + " / ".join(f"{len(data[n]):,}" for n in ("train", "valid", "test")) + " rows")
+    meta = {"files": {"train": str(p)}, "rows": {k: len(v) for k, v in data.items()}, "task": task,
+            "label_mapping": enc.mapping, "positive": enc.positive,
+            "split": {"from": str(p), "fractions": list(fractions), "seed": seed, "cut": ["valid", "test"]},
+            "dropped": dict(report.dropped), "out_of_core": str(table.directory)}
+    return {"encoder": fitted, "data": data, "report": report, "label_encoding": enc, "meta": meta,
+            "split": split_text, "reused": {"fit": reused_fit, "table": reused_table}, "cache": root}
+
+
+def _table_cached(root, p, encoder, enc, kinds) -> bool:
+    key = _digest({"file": file_key(p), "fingerprint": encoder.fingerprint(),
+                   "label": [enc.task, enc.mapping], "kinds": kinds, "format": CACHE_FORMAT})
+    return _complete(Path(root) / f"table-{key}")
