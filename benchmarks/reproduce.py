@@ -74,14 +74,15 @@ def _search_summary(run_dir: Path) -> dict | None:
 
 
 def run_one(model: str, dataset: str, seed: int, threads: int, results: Path, command: str = "",
-            model_options: dict | None = None, label: str | None = None) -> dict:
-    """Train once (in a throw-away run directory) and record the figures. ``model_options`` go on top of the
-    shipped configuration's; ``label`` names the row (default: the model's name)."""
+            model_options: dict | None = None, label: str | None = None, train_options: dict | None = None) -> dict:
+    """Train once (in a throw-away run directory) and record the figures. ``model_options`` and
+    ``train_options`` go on top of the shipped configuration's; ``label`` names the row (default: the model's
+    name)."""
     out = Path(tempfile.mkdtemp(prefix=f"reproduce-{model}-{dataset}-"))
     started = time.perf_counter()
     try:
         run = api.train(model, dataset, seed=seed, threads=threads, progress=False, out=out / "run",
-                        **({"model_options": model_options} if model_options else {}))
+                        **({"model_options": model_options} if model_options else {}), **(train_options or {}))
     finally:
         wall = time.perf_counter() - started
     history = run.trainer.history
@@ -178,13 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-option", nargs="+", default=[], metavar="KEY=VALUE",
                         help="model options on top of the shipped configuration's (values read as JSON when they "
                              "parse), for a variant; give --label with them")
+    parser.add_argument("--train-option", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="training options on top of the shipped configuration's, for a variant (with --label)")
     parser.add_argument("--label", help="the row's name for a variant (default: the model's name)")
     args = parser.parse_args(argv)
     from fgraph.configfile import key_values
 
     options = key_values(args.model_option, "--model-option") if args.model_option else {}
-    if options and not args.label:
-        parser.error("--model-option makes a variant: name its row with --label")
+    train_options = key_values(args.train_option, "--train-option") if args.train_option else {}
+    if (options or train_options) and not args.label:
+        parser.error("--model-option and --train-option make a variant: name its row with --label")
     if args.label and not (args.models and len(args.models) == 1):
         parser.error("--label names one model's variant: give exactly one --models")
     command = "python -m benchmarks.reproduce " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -202,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
                 if record_path(args.results, args.label or model, dataset, seed).exists() and not args.rerun:
                     print(f"{args.label or model} {dataset} seed {seed}: recorded already", flush=True)
                     continue
-                rec = run_one(model, dataset, seed, args.threads, args.results, command, options, args.label)
+                rec = run_one(model, dataset, seed, args.threads, args.results, command, options, args.label,
+                              train_options)
                 print(f"{model} {dataset} seed {seed}: test {rec['test']} in {rec['wall_s']} s, "
                       f"{rec['epochs_run']} epochs", flush=True)
     print(write_table(args.results, args.table, command))

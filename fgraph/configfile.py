@@ -19,6 +19,8 @@ RUN_KEYS = frozenset({"model", "dataset", "data_dir", "out", "resume", "overwrit
 #: Flags of ``fgraph train`` whose name is not the option they set, as config-file keys (underscore spelling).
 #: ``list_models`` is read for the command line only (it lists the models instead of training).
 FLAG_KEYS = frozenset({"no_zoo", "no_progress", "model_option", "dataset_option", "list_models"})
+#: flags that set one model option (``fgraph train --base deepfm`` is ``--model-option base=deepfm``)
+MODEL_OPTION_KEYS = frozenset({"base", "max_order"})
 
 #: Flags that cannot be given in a config file, with the reason.
 REFUSED_KEYS = {"config": "a config file cannot name another config file; merge the two files into one"}
@@ -29,7 +31,7 @@ def config_keys() -> set[str]:
     from .train.trainer import TrainConfig
     import dataclasses
 
-    return set(RUN_KEYS) | FLAG_KEYS | {f.name for f in dataclasses.fields(TrainConfig)}
+    return set(RUN_KEYS) | FLAG_KEYS | MODEL_OPTION_KEYS | {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def key_values(items, flag: str, where: str = "") -> dict:
@@ -200,6 +202,12 @@ def normalise_config(data: dict, path) -> dict:
     data = _normalise_keys(data, path, spelled=spelled)
     _merge_options(data, "model_options", "model_option", path, spelled)
     _merge_options(data, "dataset_options", "dataset_option", path, spelled)
+    for key in sorted(MODEL_OPTION_KEYS & set(data)):   # --base, --max-order: model options
+        options = data.setdefault("model_options", {})
+        if key in options and options[key] != data[key]:
+            raise ConfigError(f"config file {path} gives {spelled.get(key, key)}: {data[key]!r} and model_options "
+                              f"{key}: {options[key]!r}; keep one")
+        options[key] = data.pop(key)
     _negated_flag(data, "no_zoo", "zoo", path, spelled)
     _negated_flag(data, "no_progress", "progress", path, spelled)
     for key in ("resume", "overwrite", "list_models"):

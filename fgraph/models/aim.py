@@ -2,6 +2,7 @@ r"""AIM: automatic interaction machine (Zhu et al., TKDE): gated search of inter
 interaction functions (IFS) and of embedding dimensions (EDS) on top of FM, DeepFM or IPNN."""
 from __future__ import annotations
 
+import inspect
 import itertools
 from typing import Sequence
 
@@ -15,12 +16,17 @@ from ..nn.gates import DimensionGate, InteractionGate
 from ..nn.hyperedge_interaction import FUNCTIONS, HyperedgeInteraction
 from ..nn.linear import FieldLinear
 from ..nn.mlp import MLP
-from .base import CTRModel, register_model
+from .base import MODELS, CTRModel, register_model
 
 #: the base models AIM searches on (Section 3.1): how the interaction layer meets the prediction
 AIM_BASES = ("fm", "deepfm", "ipnn")
 #: the stages of one AIM run, in order (Section 3.5); ``search-P`` is one per order 2..max_order
 AIM_STAGES = ("search", "embed", "retrain")
+
+
+def base_default(base: str, option: str):
+    """The default of ``option`` in the registered base model ``base``'s signature."""
+    return inspect.signature(MODELS[base].__init__).parameters[option].default
 
 
 def combine(top: Sequence[Sequence[int]], num_fields: int) -> list[tuple[int, ...]]:
@@ -132,7 +138,9 @@ class AIM(CTRModel):
             :math:`\beta`, so nothing resists a uniform pull to zero but the dimensions' relative use (on the
             planted synthetic set, ``grda_c_dims = grda_c = 0.05`` pruned every dimension of a planted pair's
             fields).
-        mlp_dims, mlp_dropout, mlp_batch_norm: the MLP of ``deepfm`` and ``ipnn`` (unused by ``fm``).
+        mlp_dims, mlp_dropout, mlp_batch_norm: the MLP of ``deepfm`` and ``ipnn`` (unused by ``fm``); None: the
+            base model's own default (:class:`~fgraph.models.DeepFM`'s or :class:`~fgraph.models.IPNN`'s, their
+            published BARS Frappe settings), so that AIM on a base starts from that base as it is shipped.
         max_order: the highest interaction order searched (2, 3 or 4 in the paper), read by :meth:`stage_plan`.
         top_k: how many interactions of order :math:`p-1` grow the order-:math:`p` candidates (Algorithm 1;
             None: :math:`\lfloor n/2 \rfloor`, as in the paper), read by :meth:`stage_plan`.
@@ -162,7 +170,8 @@ class AIM(CTRModel):
                  shared_embedding: bool = False, gate_init: float = 0.6, batch_norm: bool = True,
                  grda_lr: float = 1.0, grda_c: float | Sequence[float] = 0.005, grda_mu: float = 0.8,
                  grda_c_dims: float = 5e-4,
-                 mlp_dims: Sequence[int] = (400, 400, 400), mlp_dropout: float = 0.0, mlp_batch_norm: bool = False,
+                 mlp_dims: Sequence[int] | None = None, mlp_dropout: float | None = None,
+                 mlp_batch_norm: bool | None = None,
                  max_order: int = 2, top_k: int | None = None, search_embedding: bool = True,
                  retrain_base: str | None = None, found: dict | None = None, stage: str = "search-2"):
         super().__init__(space)
@@ -213,7 +222,12 @@ class AIM(CTRModel):
         self.linear = FieldLinear(space) if base in ("fm", "deepfm") else None
         deep_in = {"fm": None, "deepfm": n * self.embed_dim,
                    "ipnn": n * self.embed_dim + len(self.kept.entries) + len(self.searched.entries)}[base]
-        self.mlp = None if deep_in is None else MLP(deep_in, tuple(mlp_dims), mlp_dropout, mlp_batch_norm)
+        if deep_in is None:
+            self.mlp = None
+        else:   # what is not given is the base model's own (DeepFM's, IPNN's: their published BARS settings)
+            mlp = {k: v if v is not None else base_default(base, k)
+                   for k, v in (("mlp_dims", mlp_dims), ("mlp_dropout", mlp_dropout), ("mlp_batch_norm", mlp_batch_norm))}
+            self.mlp = MLP(deep_in, tuple(mlp["mlp_dims"]), mlp["mlp_dropout"], mlp["mlp_batch_norm"])
 
     def _entry(self, entry, option: str) -> tuple[tuple[int, ...], str]:
         """An interaction given by field names (``{"fields": [...], "function": ...}``) as field indices."""
