@@ -37,6 +37,23 @@ class InteractionAttention(FieldMessagePassing):
         residual: add :math:`\mathrm{ReLU}(\mathbf{W}_r \mathbf{e}_i)` before the activation (the code).
         layer_norm: apply LayerNorm to the output (the code).
         dropout: dropout on the attention weights.
+        project_after_aggregation: compute :math:`\mathbf{W}_h\big(\mathbf{e}_i \odot \sum_j \alpha^h_{ij}
+            p_{ij} \mathbf{e}_j\big)` instead of :math:`\sum_j \alpha^h_{ij} p_{ij} \mathbf{W}_h(\mathbf{e}_i
+            \odot \mathbf{e}_j)` (default True). Both are the same function, see below; False keeps the
+            per-message projection (one ``W`` product per edge) for comparisons.
+
+    Because :math:`\mathbf{W}_h` is linear without bias, :math:`\alpha^h_{ij} p_{ij}` is a scalar per edge and
+    head, and :math:`\mathbf{e}_i` does not depend on :math:`j`, the sum of projected messages equals the
+    projection of the weighted sum: the layer projects ``N`` aggregated rows instead of ``E`` messages. This
+    is exact (up to floating-point rounding) in every configuration of this layer, since everything
+    non-linear (LeakyReLU and softmax of the logits, :math:`\sigma`, the residual, LayerNorm) lies outside
+    the ``W``-and-sum part, and dropout acts on the weights :math:`\alpha`, not on the messages. It would
+    not hold with a bias in ``W`` (it would be scaled by :math:`\sum_j \alpha_{ij} p_{ij}`), with a
+    non-linearity or dropout on each message, or with a ``max``/``min`` aggregation. On a
+    :class:`~fgraph.graph.DenseAdj` the layer also computes the attention logits
+    :math:`\mathbf{a}_h^\top(\mathbf{e}_i \odot \mathbf{e}_j) = (\mathbf{a}_h \odot \mathbf{e}_i)^\top
+    \mathbf{e}_j` and the weighted sum as batched matrix products, never forming the ``(B, n, k, d)``
+    interactions.
 
     Shapes:
         - **input:** node features ``(N, d)``, ``edge_index`` ``(2, E)`` or a :class:`~fgraph.graph.DenseAdj`,
@@ -48,8 +65,12 @@ class InteractionAttention(FieldMessagePassing):
     def __init__(self, in_channels: int, out_channels: int, heads: int = 2, concat: bool = True,
                  negative_slope: float = 0.2, interaction: bool = True, edge_weight_mode: str = "message",
                  activation: str | None = "relu", residual: bool = False, layer_norm: bool = False,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, project_after_aggregation: bool = True):
         super().__init__(aggr="sum", node_dim=0)
+        # message_and_aggregate serves the DenseAdj fast path only; sparse adjacencies keep PyG's
+        # message + aggregate (+ update) path.
+        self.fuse = False
+        self.project_after_aggregation = bool(project_after_aggregation)
         if edge_weight_mode not in WEIGHT_MODES:
             raise ValueError(f"edge_weight_mode must be one of {WEIGHT_MODES}, got {edge_weight_mode!r}")
         if activation not in (None, "relu", "elu", "sigmoid", "tanh"):
@@ -94,7 +115,6 @@ class InteractionAttention(FieldMessagePassing):
 
     def message(self, x_i: Tensor, x_j: Tensor, edge_weight: Tensor | None, index, ptr, size_i) -> Tensor:
         inter = x_i * x_j
-        source = inter if self.interaction else x_j
         logits = F.leaky_relu(self.att(inter), self.negative_slope)                  # (..., H)
         weight = None if edge_weight is None else edge_weight.unsqueeze(-1)
         if weight is not None and self.edge_weight_mode == "logit":
@@ -105,10 +125,73 @@ class InteractionAttention(FieldMessagePassing):
             alpha = F.dropout(alpha, self.dropout)
         if weight is not None and self.edge_weight_mode == "message":
             alpha = alpha * weight
+        if self.project_after_aggregation:
+            # alpha_ij * e_j per head; e_i (for the interaction) and W come after the sum, in update()
+            return alpha.unsqueeze(-1) * x_j.unsqueeze(-2)                           # (..., H, d)
+        source = inter if self.interaction else x_j
         values = self.lin(source)
         values = values.view(*values.shape[:-1], self.heads, self.out_channels)      # (..., H, D)
         return alpha.unsqueeze(-1) * values
 
+    def message_and_aggregate(self, adj_t: DenseAdj, x: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        """The dense fast path: on a :class:`DenseAdj` the logits and the weighted neighbour sum are batched
+        matrix products over ``(B, n, d)`` rows, with the heads as rows of one product (returns ``(N, H, d)``,
+        projected by :meth:`update`). Without ``project_after_aggregation`` it runs ``message`` + sum."""
+        adj = adj_t
+        B, n, k = adj.shape
+        # the fast path hands edge tensors over as (B, n, k) views (and, when k = 1, node tensors too)
+        x = x.reshape(B * n, x.size(-1))
+        edge_weight = None if edge_weight is None else edge_weight.reshape(B, n, k)
+        N = x.size(0)
+        if not self.project_after_aggregation:
+            msg = self.message(adj.target(x), adj.source(x), edge_weight, adj, None, N)
+            return adj.aggregate(msg, "sum")
+        H, d = self.heads, x.size(-1)
+        dense = x.view(B, n, d)
+        # (a_h * e_i): (B, n*H, d) rows, one per target and head
+        query = (dense.unsqueeze(2) * self.att.weight).reshape(B, n * H, d)
+        if adj.is_broadcast:
+            # complete graph with self-loops: every target sees the same n sources
+            logits = torch.bmm(query, dense.transpose(1, 2)).view(B, n, H, n)           # (B, n, H, k=n)
+            source = None
+        else:
+            source = adj.source(x).reshape(B * n, k, d)                                 # gathered (B*n, k, d)
+            logits = torch.bmm(query.view(B * n, H, d), source.transpose(1, 2)).view(B, n, H, k)
+        logits = F.leaky_relu(logits, self.negative_slope)
+        weight = None if edge_weight is None else edge_weight.unsqueeze(2)              # (B, n, 1, k)
+        if weight is not None and self.edge_weight_mode == "logit":
+            logits = logits * weight
+        # softmax over the k neighbours (the last axis). Written out: torch's CPU softmax over a short last axis
+        # runs at a fraction of its speed. The max is a constant shift (softmax is invariant to it), so detached.
+        alpha = (logits - logits.detach().amax(-1, keepdim=True)).exp()
+        alpha = alpha / alpha.sum(-1, keepdim=True)
+        self._alpha = alpha.transpose(2, 3)                                             # (B, n, k, H) view
+        if self.dropout and self.training:
+            alpha = F.dropout(alpha, self.dropout)
+        if weight is not None and self.edge_weight_mode == "message":
+            alpha = alpha * weight
+        if source is None:
+            agg = torch.bmm(alpha.reshape(B, n * H, n), dense)                          # (B, n*H, d)
+        else:
+            agg = torch.bmm(alpha.reshape(B * n, H, k), source)                         # (B*n, H, d)
+        return agg.reshape(N, H, d)
+
+    def update(self, inputs: Tensor, x: Tensor) -> Tensor:
+        """With ``project_after_aggregation``: ``e_i`` times the aggregated ``(N, H, d)`` neighbours, then
+        each head's ``W_h`` (one product with a block-diagonal weight); otherwise the identity."""
+        if not self.project_after_aggregation:
+            return inputs
+        N, H, d = inputs.shape
+        if self.interaction:
+            inputs = inputs * x.reshape(N, 1, d)
+        weight = self.lin.weight.view(H, self.out_channels, d)
+        if H > 1:
+            weight = torch.block_diag(*weight.unbind(0))                                # (H*D, H*d)
+        else:
+            weight = weight[0]
+        return F.linear(inputs.reshape(N, H * d), weight).view(N, H, self.out_channels)
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, heads={self.heads}, "
-                f"concat={self.concat}, interaction={self.interaction}, edge_weight_mode={self.edge_weight_mode!r})")
+                f"concat={self.concat}, interaction={self.interaction}, edge_weight_mode={self.edge_weight_mode!r}"
+                + ("" if self.project_after_aggregation else ", project_after_aggregation=False") + ")")
