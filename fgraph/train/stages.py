@@ -20,6 +20,7 @@ a staged run wherever it stopped.
 """
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Callable
 
@@ -115,7 +116,7 @@ def fit_stages(model: str, encoder, data: dict[str, EncodedData], config: TrainC
                                 "ratio": found.get("kept", {}).get(p, 0) / n if n else None}
                             for p, n in sorted(found.get("searched", {}).items())}
     if found.get("dims") is not None:
-        d = int(options.get("embed_dim", final.get("embed_dim", 0)) or 0)
+        d = int(final.get("embed_dim") or inspect.signature(cls.__init__).parameters["embed_dim"].default)
         record["dims_kept"] = {f: len(c) for f, c in found["dims"].items()}
         record["dims_ratio"] = (sum(record["dims_kept"].values()) / (d * len(found["dims"]))) if d else None
     record["final_options"] = final
