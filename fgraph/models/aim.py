@@ -188,9 +188,10 @@ class AIM(CTRModel):
         self.base, self.functions, self.embed_dim = base, functions, int(embed_dim)
         self.grda_lr, self.grda_mu = float(grda_lr), float(grda_mu)
         # One c, or one per order 2, 3, ...: this model's searched order picks its own (see stage_options).
-        self.grda_c = float(grda_c) if not isinstance(grda_c, (list, tuple)) else float(grda_c[0])
-        if not (self.grda_c >= 0 and all(float(c) >= 0 for c in (grda_c if isinstance(grda_c, (list, tuple)) else [grda_c]))):
+        per_order = [float(c) for c in grda_c] if isinstance(grda_c, (list, tuple)) else [float(grda_c)]
+        if not per_order or min(per_order) < 0:
             raise ValueError(f"grda_c must be >= 0 (one value, or one per order from 2), got {grda_c!r}")
+        self.grda_c = per_order[0]
         self.grda_c_dims = float(grda_c_dims)
         self.stage = str(stage)
         if found is not None:
@@ -200,7 +201,8 @@ class AIM(CTRModel):
             interactions, dims, candidates = found["interactions"], found.get("dims"), None
         kept = [self._entry(e, "interactions") for e in (interactions or [])]
         if candidates == "pairs":
-            searched = [(pair, f) for pair in pairs_of(n) for f in functions if (pair, f) not in set(kept)]
+            taken = set(kept)
+            searched = [(pair, f) for pair in pairs_of(n) for f in functions if (pair, f) not in taken]
         elif candidates is None:
             searched = []
         elif isinstance(candidates, str):
