@@ -87,7 +87,7 @@ def run_one(model: str, dataset: str, seed: int, threads: int, results: Path, co
         wall = time.perf_counter() - started
     history = run.trainer.history
     rec = {
-        "model": label or model, "dataset": dataset, "seed": seed, "wall_s": round(wall, 1),
+        "model": label or model, "name": model, "dataset": dataset, "seed": seed, "wall_s": round(wall, 1),
         "search": _search_summary(out / "run"),
         "epochs_run": run.metrics["epochs_run"], "best_epoch": run.metrics["best_epoch"],
         "test": run.metrics["test"], "valid": run.metrics["valid"],
@@ -150,7 +150,8 @@ def write_table(results: Path, table: Path, command: str) -> str:
         rs.sort(key=lambda r: r["seed"])
         test = [r["test"] for r in rs]
         key = (dataset + ("-regression" if "rmse" in test[0] else ""), model)
-        pub, _, source = PUBLISHED.get(key, (None, None, ""))
+        # A variant (``--label``) is compared with its model's published figure: the record names the model.
+        pub, _, source = PUBLISHED.get(key) or PUBLISHED.get((key[0], rs[0].get("name", model)), (None, None, ""))
         lines.append(
             f"| {dataset} | {model} | {rs[0]['zoo'] or 'defaults'} | {', '.join(str(r['seed']) for r in rs)} | "
             f"{_mean_std([t['auc'] for t in test if 'auc' in t])} | "

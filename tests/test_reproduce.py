@@ -36,3 +36,21 @@ def test_published_figures_name_their_source():
     for (dataset, model), (value, metric, source) in reproduce.PUBLISHED.items():
         assert source, (dataset, model)
         assert metric in ("auc", "rmse")
+
+
+def test_a_labelled_variant_is_compared_with_its_models_published_figure(tmp_path):
+    # A regression-protocol run of AFM is recorded under its own label (so it never replaces the binary run's
+    # record) and its row carries the AFM paper's RMSE, looked up through the model name the record keeps.
+    results, table = tmp_path / "results", tmp_path / "results.md"
+    argv = ["--models", "fm", "--datasets", "synthetic", "--seeds", "0", "--results", str(results),
+            "--table", str(table), "--train-option", "task=regression", "epochs=2", "--label", "fm regression"]
+    assert reproduce.main(argv) == 0
+    rec = json.loads((results / "fm_regression-synthetic-seed0.json").read_text())
+    assert rec["name"] == "fm" and rec["model"] == "fm regression" and "rmse" in rec["test"]
+    reproduce.PUBLISHED[("synthetic-regression", "fm")] = (0.5, "rmse", "a test source")
+    try:
+        reproduce.main(["--table-only", "--results", str(results), "--table", str(table)])
+    finally:
+        del reproduce.PUBLISHED[("synthetic-regression", "fm")]
+    row = next(line for line in table.read_text().splitlines() if line.startswith("| synthetic | fm regression |"))
+    assert f"{rec['test']['rmse']:.4f}" in row and "| 0.5 | a test source |" in row
