@@ -1941,6 +1941,22 @@ cli_case("cli-device-cuda-on-cpu", FLAGS, "`fgraph train --device cuda` on a CPU
          skip="torch has CUDA here" if CUDA else None)(_cli_flags("--device", "cuda"))
 
 
+# AIM (issue 13): its own flags and the options of its search. Each is refused before the run directory is made.
+for _id, _extra, _names in [
+    ("cli-aim-base-unknown", ("--model", "aim", "--base", "fnn"), ("base", "fnn")),
+    ("cli-aim-max-order-1", ("--model", "aim", "--max-order", "1"), ("max_order", "1")),
+    ("cli-aim-max-order-abc", ("--model", "aim", "--max-order", "abc"), ("max-order", "abc")),
+    ("cli-base-on-fm", ("--model", "fm", "--base", "deepfm"), ("base",)),
+    ("cli-max-order-on-fm", ("--model", "fm", "--max-order", "3"), ("max_order",)),
+    ("cli-aim-grda-c-negative", ("--model", "aim", "--model-option", "grda_c=-1"), ("grda_c", "-1")),
+    ("cli-aim-grda-c-too-many", ("--model", "aim", "--model-option", "grda_c=[0.1,0.2,0.3]"),
+     ("grda_c", "max_order")),
+    ("cli-aim-found-not-a-run", ("--model", "aim", "--model-option", "found=no_such_run"), ("no_such_run",)),
+]:
+    cli_case(_id, FLAGS, "`fgraph train " + " ".join(_extra) + "`", error=True, names=_names,
+             intact=lambda tmp: not (tmp / "run").exists())(_cli_flags(*_extra))
+
+
 @cli_case("cli-resume-without-out", FLAGS, "`fgraph train --resume` without --out", error=True, names=("--out",))
 def _(tmp):
     return cli("train", "--resume", "--no-progress")

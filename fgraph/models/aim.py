@@ -191,6 +191,10 @@ class AIM(CTRModel):
         per_order = [float(c) for c in grda_c] if isinstance(grda_c, (list, tuple)) else [float(grda_c)]
         if not per_order or min(per_order) < 0:
             raise ValueError(f"grda_c must be >= 0 (one value, or one per order from 2), got {grda_c!r}")
+        if len(per_order) > max(int(max_order), 2) - 1:
+            # A c for an order that is never searched would be dropped without a word.
+            raise ValueError(f"grda_c lists {len(per_order)} values, one per order from 2, but max_order is "
+                             f"{max_order}: give at most {max(int(max_order), 2) - 1} (or raise max_order)")
         self.grda_c = per_order[0]
         self.grda_c_dims = float(grda_c_dims)
         self.stage = str(stage)
