@@ -143,3 +143,46 @@ def test_field_graph_is_a_pyg_batch_that_splits_back():
     # The structure of a (B, n) batch is built once and reused.
     g2 = field_graph(B, n, x=torch.randn(B, n, d), self_loops=False)
     assert g2.edge_index.data_ptr() == g.edge_index.data_ptr()
+
+
+@pytest.mark.parametrize("n", [2, 3, 7])
+@pytest.mark.parametrize("self_loops", [True, False])
+def test_dense_adjacency_of_the_complete_graph_equals_the_scatter_of_its_edges(n, self_loops):
+    # The complete graph builds its (B, n, n) matrix by padding or viewing the edges; a scatter of every edge
+    # into place at its (target, source) entry is the reference.
+    torch.manual_seed(n)
+    B = 3
+    adj = DenseAdj.complete(B, n, self_loops=self_loops)
+    w = torch.randn(adj.num_edges)
+    src, dst = adj.edge_index
+    ref = torch.zeros(B * n, B * n).index_put_((dst, src), w, accumulate=True)
+    ref = torch.stack([ref[b * n:(b + 1) * n, b * n:(b + 1) * n] for b in range(B)])
+    torch.testing.assert_close(adj.dense_adjacency(w), ref, rtol=0, atol=0)
+    torch.testing.assert_close(adj.dense_adjacency(adj.edges(w)), ref, rtol=0, atol=0)
+    torch.testing.assert_close(adj.dense_adjacency(), (ref != 0).float(), rtol=0, atol=0)
+
+
+def test_a_remembered_dense_matrix_is_reused_only_for_the_same_unmodified_edges():
+    B, n = 2, 4
+    adj = DenseAdj.complete(B, n, self_loops=False)
+    w = torch.rand(adj.num_edges)
+    dense = adj.dense_adjacency(w)
+    marked = dense.clone()
+    adj.remember_dense(w, marked)
+    assert adj.dense_adjacency(w) is marked                 # the same tensor
+    assert adj.dense_adjacency(adj.edges(w)) is marked      # a (B, n, k) view of it
+    other = w.clone()
+    assert adj.dense_adjacency(other) is not marked         # equal values, another tensor: rebuilt
+    torch.testing.assert_close(adj.dense_adjacency(other), dense)
+    w.mul_(2)                                               # modified in place: rebuilt from the new values
+    torch.testing.assert_close(adj.dense_adjacency(w), 2 * dense)
+    with pytest.raises(ValueError, match="shape"):
+        adj.remember_dense(w, dense[:, :2])
+
+
+def test_detached_edges_get_the_remembered_matrix_detached():
+    adj = DenseAdj.complete(2, 3, self_loops=False)
+    w = torch.rand(adj.num_edges, requires_grad=True)
+    adj.remember_dense(w, adj.dense_adjacency(w))
+    assert adj.dense_adjacency(w).requires_grad
+    assert not adj.dense_adjacency(w.detach()).requires_grad

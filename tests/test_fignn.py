@@ -204,3 +204,21 @@ def test_learns_the_planted_set_close_to_the_true_probabilities(planted):
     trainer = Trainer(model, cfg).fit(encoded["train"], encoded["valid"])
     auc = trainer.evaluate(encoded["test"])["auc"]
     assert auc > data.meta["bayes_auc"]["test"] - 0.02, (auc, data.meta["bayes_auc"])
+
+
+@pytest.mark.parametrize("self_loops", [False, True])
+def test_edge_attention_gives_the_same_edges_and_gradients_on_both_paths(x, self_loops):
+    # The complete graph's fast path computes all (B, n, n) weights at once and drops the diagonal; the flat
+    # edge order and the gradients must be those of the general path.
+    layer = EdgeAttention(D)
+    adj = DenseAdj.complete(B, N, self_loops=self_loops)
+    flat = x.reshape(B * N, D).requires_grad_()
+    fast = layer(flat, adj)
+    cot = torch.randn_like(fast)
+    (g_fast,) = torch.autograd.grad((fast * cot).sum(), flat)
+    general = layer(flat, adj.edge_index)
+    (g_general,) = torch.autograd.grad((general * cot).sum(), flat)
+    torch.testing.assert_close(fast, general, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(g_fast, g_general, atol=1e-6, rtol=1e-5)
+    # Its (B, n, n) matrix is what the adjacency now gives for these edges, read by the gated steps.
+    torch.testing.assert_close(adj.dense_adjacency(fast), edge_attention_dense(layer, x), atol=1e-6, rtol=1e-5)

@@ -46,6 +46,40 @@ def _edge_index_from(index: Tensor, num_graphs: int, n: int) -> Tensor:
     return torch.stack([src, dst.reshape(-1)])
 
 
+def _version(t: Tensor) -> int | None:
+    try:
+        return t._version
+    except RuntimeError:   # an inference tensor (under torch.inference_mode) has no version counter
+        return None
+
+
+def _same_values(kept: Tensor, version: int | None, t: Tensor) -> bool:
+    """Whether ``t`` is ``kept`` (held since, so its memory cannot be reused) or a contiguous view of all of
+    it, and neither was modified in place since ``version`` was read."""
+    if t is kept:
+        return _version(t) == version
+    return (t.data_ptr() == kept.data_ptr() and t.numel() == kept.numel() and t.dtype == kept.dtype
+            and t.is_contiguous() and kept.is_contiguous() and _version(t) == version)
+
+
+def drop_diagonal(dense: Tensor) -> Tensor:
+    """``(B, n, n, ...)`` to ``(B, n, n - 1, ...)`` without the entries ``[b, i, i]``: the flat edge order of the
+    complete graph without self-loops (row ``i`` keeps its sources ``0..n-1`` but ``i``, ascending). One copy,
+    no index: in a row-major ``n x n`` block the diagonal entries are every ``(n + 1)``-th element."""
+    B, n = dense.shape[:2]
+    rest = dense.shape[3:]
+    flat = dense.reshape(B, n * n, *rest)[:, 1:]
+    return flat.reshape(B, n - 1, n + 1, *rest)[:, :, :n].reshape(B, n, n - 1, *rest)
+
+
+def insert_diagonal(edges: Tensor) -> Tensor:
+    """The inverse of :func:`drop_diagonal` with zeros on the diagonal: ``(B, n, n - 1)`` to ``(B, n, n)``."""
+    B, n = edges.shape[:2]
+    blocks = edges.reshape(B, n - 1, n)
+    padded = torch.cat([blocks, blocks.new_zeros(B, n - 1, 1)], dim=2).reshape(B, (n - 1) * (n + 1))
+    return torch.cat([padded.new_zeros(B, 1), padded], dim=1).reshape(B, n, n)
+
+
 class DenseAdj:
     r"""The neighbourhoods of ``B`` graphs of ``n`` nodes, each node with exactly ``k`` in-neighbours.
 
@@ -172,11 +206,36 @@ class DenseAdj:
         return t.reshape(self.num_edges, *t.shape[3:])
 
     def dense_adjacency(self, weight: Tensor | None = None) -> Tensor:
-        """``(B, n, n)`` matrix with ``A[b, i, j]`` = weight of edge j -> i (1 without weights)."""
+        """``(B, n, n)`` matrix with ``A[b, i, j]`` = weight of edge j -> i (1 without weights).
+
+        ``weight`` is in the flat edge order, ``(E,)`` or ``(B, n, k)``. Where a layer computed the dense
+        matrix of these very weights already and handed it over with :meth:`remember_dense` (Fi-GNN's edge
+        attention does, and its gated steps then read the matrix at every step), that matrix is returned."""
         B, n, k = self.shape
-        w = torch.ones(B, n, k, device=self.device) if weight is None else weight.expand(B, n, k)
+        memo = getattr(self, "_dense_memo", None)
+        if weight is not None and memo is not None and _same_values(memo[0], memo[1], weight):
+            # Edges detached from the graph (explanation code reads them so) get the matrix detached too.
+            return memo[2] if weight.requires_grad or not memo[2].requires_grad else memo[2].detach()
+        if weight is None:
+            if self.is_broadcast:
+                return torch.ones(B, n, n, device=self.device)
+            w = torch.ones(B, n, k, device=self.device)
+        else:
+            w = weight.expand(B, n, k) if weight.dim() == 3 else weight.view(B, n, k)
+        if self.is_broadcast:
+            return w
+        if self.is_complete and n > 1:
+            return insert_diagonal(w)
         out = torch.zeros(B, n, n, dtype=w.dtype, device=w.device)
         return out.scatter_add_(2, self.local_index().expand(B, n, k), w)
+
+    def remember_dense(self, weight: Tensor, dense: Tensor) -> None:
+        """Record that ``dense`` ``(B, n, n)`` is :meth:`dense_adjacency` of the edge tensor ``weight`` (the same
+        tensor object, not modified since), so that later calls return it instead of building it again."""
+        if dense.shape != (self.num_graphs, self.num_nodes, self.num_nodes):
+            raise ValueError(f"dense must have shape {(self.num_graphs, self.num_nodes, self.num_nodes)}, "
+                             f"got {tuple(dense.shape)}")
+        self._dense_memo = (weight, _version(weight), dense)
 
     # -- reductions over the neighbourhood --------------------------------------------------------------
     def softmax(self, src: Tensor) -> Tensor:
