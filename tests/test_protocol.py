@@ -467,10 +467,14 @@ def test_bars_protocol_values():
     bars = PROTOCOLS["bars"]
     assert bars == {"lr_schedule": "plateau", "lr_factor": 0.1, "min_lr": 1e-6, "grad_clip": 10.0,
                     "embedding_init": "normal", "embedding_init_std": 1e-4, "dense_init": "xavier_normal",
-                    "epochs": 100, "patience": 2, "monitor": "auc", "batch_size": 4096, "optimizer": "adam",
+                    "epochs": 100, "patience": 2, "batch_size": 4096, "optimizer": "adam",
                     "lr": 1e-3}
     cfg = TrainConfig(**apply_protocol("bars", {}))
     assert cfg.protocol == "bars" and cfg.lr_schedule == "plateau" and cfg.epochs == 100
+    # The boards monitor AUC, the binary task's metric; a regression run under the protocol monitors its RMSE
+    # (a fixed "auc" refused --protocol bars --task regression).
+    assert cfg.monitor == "auc"
+    assert TrainConfig(**apply_protocol("bars", {"task": "regression"})).monitor == "rmse"
 
 
 def test_apply_protocol_given_options_win():

@@ -2,7 +2,7 @@
 
 ``bars`` is the protocol of the BARS benchmark boards (e.g. Frappe_x1), whose runs were made with FuxiCTR:
 reduce-on-plateau by 0.1 down to 1e-6, early stopping after 2 epochs without improvement of the validation
-AUC, at most 100 epochs, gradient norm clipped to 10, embeddings drawn N(0, 1e-4²), linear layers
+AUC (the RMSE for a regression task), at most 100 epochs, gradient norm clipped to 10, embeddings drawn N(0, 1e-4²), linear layers
 Xavier-normal with zero bias, batch 4096, Adam at 1e-3. The embedding regulariser λ is set per model in the
 public runs, so it is not part of the protocol.
 
@@ -27,7 +27,7 @@ PROTOCOLS: dict[str, dict] = {
         "dense_init": "xavier_normal",
         "epochs": 100,
         "patience": 2,
-        "monitor": "auc",
+        # no "monitor": the task's own (AUC for binary labels, as the boards; RMSE for --task regression)
         "batch_size": 4096,
         "optimizer": "adam",
         "lr": 1e-3,
