@@ -195,9 +195,11 @@ def test_the_help_states_the_defaults_a_run_uses(tmp_path, monkeypatch, capsys):
             assert plain == "auc for --task binary, rmse for regression"
             assert runs["plain"][0]["train"]["monitor"] == "auc"
             assert runs["regression"][0]["train"]["monitor"] == "rmse"
+            assert "bars" not in stated                         # the protocol leaves the monitor to the task
+            assert runs["bars"][0]["train"]["monitor"] == "auc"
         else:
             assert runs["plain"][0]["train"][name] == pytest.approx(_as_value(plain)), name
-        assert runs["bars"][0]["train"][name] == pytest.approx(_as_value(stated.get("bars", plain))), name
+            assert runs["bars"][0]["train"][name] == pytest.approx(_as_value(stated.get("bars", plain))), name
         checked += 1
     assert checked >= 20
 
