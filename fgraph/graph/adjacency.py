@@ -56,8 +56,6 @@ def _version(t: Tensor) -> int | None:
 def _same_values(kept: Tensor, version: int | None, t: Tensor) -> bool:
     """Whether ``t`` is ``kept`` (held since, so its memory cannot be reused) or a contiguous view of all of
     it, and neither was modified in place since ``version`` was read."""
-    if t is kept:
-        return _version(t) == version
     return (t.data_ptr() == kept.data_ptr() and t.numel() == kept.numel() and t.dtype == kept.dtype
             and t.is_contiguous() and kept.is_contiguous() and _version(t) == version)
 
@@ -210,19 +208,19 @@ class DenseAdj:
 
         ``weight`` is in the flat edge order, ``(E,)`` or ``(B, n, k)``. Where a layer computed the dense
         matrix of these very weights already and handed it over with :meth:`remember_dense` (Fi-GNN's edge
-        attention does, and its gated steps then read the matrix at every step), that matrix is returned."""
+        attention does, and its gated steps then read the matrix at every step), that matrix is returned.
+        On the complete graph with self-loops the result is a view of ``weight``, and a remembered matrix is
+        the layer's own: treat the result as read-only."""
         B, n, k = self.shape
         memo = getattr(self, "_dense_memo", None)
         if weight is not None and memo is not None and _same_values(memo[0], memo[1], weight):
             # Edges detached from the graph (explanation code reads them so) get the matrix detached too.
             return memo[2] if weight.requires_grad or not memo[2].requires_grad else memo[2].detach()
         if weight is None:
-            if self.is_broadcast:
-                return torch.ones(B, n, n, device=self.device)
             w = torch.ones(B, n, k, device=self.device)
         else:
             w = weight.expand(B, n, k) if weight.dim() == 3 else weight.view(B, n, k)
-        if self.is_broadcast:
+        if self.is_broadcast:   # k = n and source s is node s: the edges are the matrix
             return w
         if self.is_complete and n > 1:
             return insert_diagonal(w)
