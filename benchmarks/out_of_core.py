@@ -109,7 +109,7 @@ def run_size(rows: int, workdir: Path, keep: bool, force: bool = True) -> dict:
     else:
         env.pop("FGRAPH_OUT_OF_CORE_BYTES", None)
     t = time.time()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc, phases = _run_sampled(cmd, env)
     wall = time.time() - t
     # ru_maxrss of RUSAGE_CHILDREN is the largest peak of any child so far: one size per process (see main).
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -118,11 +118,53 @@ def run_size(rows: int, workdir: Path, keep: bool, force: bool = True) -> dict:
         raise SystemExit(f"fgraph train failed for {rows} rows")
     history = _history(out)
     result = {"rows": rows, "file_gib": round(data.stat().st_size / 2**30, 3), "peak_rss_mib": round(peak_kib / 1024),
-              "wall_s": round(wall, 1), **history,
+              "wall_s": round(wall, 1), **history, "peak_by_phase": phases,
               "out_of_core_line": next((ln for ln in proc.stdout.splitlines() if "out-of-core" in ln), None)}
     if not keep:
         data.unlink()
     return result
+
+
+def _rss(pid: int) -> dict:
+    """The child's resident memory now, MiB: total, anonymous and file-backed (memory-mapped pages)."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                key = line.split(":", 1)[0]
+                if key in ("VmRSS", "RssAnon", "RssFile"):
+                    out[key] = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return out
+
+
+def _run_sampled(cmd, env, every: float = 0.2):
+    """Run ``cmd``, sampling its RSS every ``every`` s; returns (CompletedProcess, the largest sample per phase).
+    A phase is named by the last line the run printed, cut to 48 characters (Linux only)."""
+    import threading
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    phase = ["start"]
+
+    def read():
+        for line in proc.stdout:
+            lines.append(line)
+            if line.strip():
+                phase[0] = line.split("|")[0].strip()[:48]
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    peaks: dict[str, dict] = {}
+    while proc.poll() is None:
+        now = _rss(proc.pid)
+        if now and now.get("VmRSS", 0) > peaks.get(phase[0], {}).get("VmRSS", -1):
+            peaks[phase[0]] = now
+        time.sleep(every)
+    reader.join()
+    err = proc.stderr.read()
+    return subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines), err), peaks
 
 
 def _history(run: Path) -> dict:

@@ -166,3 +166,43 @@ def test_train_switches_and_matches_in_memory(csv, tmp_path, monkeypatch, capsys
     assert isinstance(big.data["train"], ooc.MemmapData)
     assert big.encoder.fingerprint() == mem.encoder.fingerprint()
     assert big.metrics["test"] == mem.metrics["test"] and big.metrics["valid"] == mem.metrics["valid"]
+
+
+def _blocks_text(text: bytes, size: int) -> list[bytes]:
+    import io
+    return list(ooc._record_blocks(io.BytesIO(text), b'"', size))
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 16, 64, 10_000])
+def test_record_blocks_cut_only_between_records(size):
+    # a quoted value with line ends and doubled quotes, a CRLF line, no line end after the last record
+    text = b'a,b\n1,"x\ny"\n2,"he said ""hi""\n,ok"\r\n3,z\n4,"""\n"""\n5,w'
+    blocks = _blocks_text(text, size)
+    assert b"".join(blocks) == text                      # nothing lost or reordered
+    for block in blocks[:-1]:
+        assert block.endswith(b"\n") and block.count(b'"') % 2 == 0
+    # each block parses on its own into whole records: together they are the file's rows
+    import io
+    whole = pd.read_csv(io.BytesIO(text), dtype=str)
+    pieces = [pd.read_csv(io.BytesIO(b), dtype=str, header=0 if k == 0 else None, names=None if k == 0 else ["a", "b"])
+              for k, b in enumerate(blocks)]
+    got = pd.concat(pieces, ignore_index=True)
+    assert got.equals(whole)
+
+
+def test_iter_chunks_small_blocks_equal_one_read(tmp_path, monkeypatch):
+    path = tmp_path / "q.csv"
+    frame = _table(500)
+    frame["note"] = [f'line {i}\nsecond "{i}"' if i % 7 == 0 else f"n{i}" for i in range(len(frame))]
+    frame.to_csv(path, index=False)
+    whole = pd.concat([c for _, c in ooc.iter_chunks(path, chunk_rows=10**6)])
+    monkeypatch.setattr(ooc, "_BLOCK_BYTES", 97)          # many blocks, cut inside quoted values too
+    monkeypatch.setattr(ooc._record_blocks, "__defaults__", (97,))
+    parts = list(ooc.iter_chunks(path, chunk_rows=50))
+    assert len(parts) > 5
+    assert [s for s, _ in parts] == list(np.cumsum([0] + [len(c) for _, c in parts[:-1]]))
+    small = pd.concat([c for _, c in parts])
+    assert len(small) == len(frame) == len(whole)
+    for col in frame.columns:
+        assert small[col].astype(object).tolist() == whole[col].astype(object).tolist(), col
+    assert small["note"].astype(str).tolist() == frame["note"].tolist()

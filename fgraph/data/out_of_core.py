@@ -129,23 +129,33 @@ def iter_chunks(path, columns=None, *, sep: str | None = None, chunk_rows: int =
     names = F._csv_header(p, sep)
     F._check_columns(p, names, columns)
     want = list(columns) if columns is not None else names
-    reader = pc.open_csv(
-        p, read_options=pc.ReadOptions(column_names=names, skip_rows=1, block_size=_BLOCK_BYTES, use_threads=False),
+    options = dict(
         parse_options=pc.ParseOptions(delimiter=sep, quote_char=F._QUOTE, double_quote=True, newlines_in_values=True),
         convert_options=pc.ConvertOptions(column_types={c: pa.string() for c in names}, include_columns=want,
                                           null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True))
     pending = []
     try:
-        for batch in reader:
-            frame = batch.to_pandas(strings_to_categorical=True)
-            pending.append(frame)
-            if sum(len(f) for f in pending) >= chunk_rows:
-                frame = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
-                pending = []
-                frame = _categorical(frame)
-                frame.index = pd.RangeIndex(start, start + len(frame))
-                yield start, frame[want]
-                start += len(frame)
+        with open(p, "rb") as fh:
+            # pyarrow's streaming reader (pc.open_csv) over the whole file keeps memory in proportion to the
+            # file: on a 1.5M-row Criteo-shaped CSV (370 MB) its RssAnon peaked at 661 MiB against 425 MiB
+            # for the first 500k rows, and the out-of-core run's peak RSS grew 1.64x from 2M to 10M rows.
+            # Parsing whole records block by block keeps it flat (439 / 400 MiB, the same speed).
+            for k, block in enumerate(_record_blocks(fh, F._QUOTE.encode())):
+                read = pc.ReadOptions(column_names=names, skip_rows=1 if k == 0 else 0, use_threads=False,
+                                      block_size=len(block) + 1)
+                frame = pc.read_csv(pa.BufferReader(block), read_options=read, **options) \
+                    .to_pandas(strings_to_categorical=True)
+                del block
+                if len(frame) == 0:
+                    continue
+                pending.append(frame)
+                if sum(len(f) for f in pending) >= chunk_rows:
+                    frame = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
+                    pending = []
+                    frame = _categorical(frame)
+                    frame.index = pd.RangeIndex(start, start + len(frame))
+                    yield start, frame[want]
+                    start += len(frame)
     except (pa.ArrowException, UnicodeDecodeError) as e:
         raise InputFileError(f"{p}: cannot read it as a {sep!r}-separated file near data row {start + 1:,} "
                              f"({F._first_line(e)})") from None
@@ -153,6 +163,37 @@ def iter_chunks(path, columns=None, *, sep: str | None = None, chunk_rows: int =
         frame = _categorical(pd.concat(pending, ignore_index=True))
         frame.index = pd.RangeIndex(start, start + len(frame))
         yield start, frame[want]
+
+
+def _record_blocks(fh, quote: bytes, size: int = _BLOCK_BYTES):
+    """Yield the bytes of binary file ``fh`` in blocks of about ``size`` bytes, each cut after a line end
+    that is outside any quoted value (an even number of ``quote`` bytes before it since the last cut, as
+    in RFC 4180, where a quote inside a quoted value is doubled), so each block holds whole records. A block
+    without such a line end is joined with the next one; the last block is what is left at the end."""
+    parts, odd = [], 0   # the bytes carried over, and whether they hold an odd number of quotes
+    q = quote[0]
+    while True:
+        data = fh.read(size)
+        if not data:
+            if parts:
+                yield b"".join(parts)
+            return
+        j = data.rfind(b"\n")
+        if j >= 0 and (odd + data.count(quote, 0, j)) % 2:
+            # Rare (a quoted value holds a line end): the last line end with an even count before it.
+            a = np.frombuffer(data, dtype=np.uint8)
+            ends = np.flatnonzero(a == 10)
+            before = np.searchsorted(np.flatnonzero(a == q), ends)
+            ok = ends[(before + odd) % 2 == 0]
+            j = int(ok[-1]) if len(ok) else -1
+        if j < 0:
+            parts.append(data)
+            odd = (odd + data.count(quote)) % 2
+            continue
+        parts.append(data[:j + 1])
+        yield b"".join(parts)
+        rest = data[j + 1:]
+        parts, odd = ([rest], rest.count(quote) % 2) if rest else ([], 0)
 
 
 def _categorical(frame: pd.DataFrame) -> pd.DataFrame:
