@@ -206,3 +206,17 @@ def test_iter_chunks_small_blocks_equal_one_read(tmp_path, monkeypatch):
     for col in frame.columns:
         assert small[col].astype(object).tolist() == whole[col].astype(object).tolist(), col
     assert small["note"].astype(str).tolist() == frame["note"].tolist()
+
+
+def test_memmap_pages_released_every_release_rows(csv, tmp_path, monkeypatch):
+    out = ooc.out_of_core_splits(csv, label="click", schema=_schema(), run_dir=tmp_path / "run")
+    train = out["data"]["train"]
+    released = []
+    monkeypatch.setattr(ooc, "_release", lambda arr: released.append(arr))
+    monkeypatch.setattr(ooc, "RELEASE_ROWS", 1000)
+    arrays = len(train.groups) + (train._values is not None) + (train._y is not None) + (train.index is not None)
+    batches = list(FieldLoader(train, 256, shuffle=True, seed=1))
+    rows_read = sum(len(b.y) for b in batches)
+    # one release of every array per 1000 rows read (after the batch that crosses the mark)
+    assert len(released) == arrays * (rows_read // 1024) and released
+    assert train._unreleased == rows_read - 1024 * (rows_read // 1024)
