@@ -147,7 +147,7 @@ def iter_chunks(path, columns=None, *, sep: str | None = None, chunk_rows: int =
         with open(p, "rb") as fh:
             # pyarrow's streaming reader (pc.open_csv) over the whole file keeps memory in proportion to the
             # file: on a 1.5M-row Criteo-shaped CSV (370 MB) its RssAnon peaked at 661 MiB against 425 MiB
-            # for the first 500k rows, and the out-of-core run's peak RSS grew 1.64x from 2M to 10M rows.
+            # for the first 500k rows, and the first pass over 10M rows peaked at 2,535 MiB (956 now).
             # Parsing whole records block by block keeps it flat (439 / 400 MiB, the same speed).
             for k, block in enumerate(_record_blocks(fh, F._QUOTE.encode())):
                 read = pc.ReadOptions(column_names=names, skip_rows=1 if k == 0 else 0, use_threads=False,
@@ -174,11 +174,13 @@ def iter_chunks(path, columns=None, *, sep: str | None = None, chunk_rows: int =
         yield start, frame[want]
 
 
-def _record_blocks(fh, quote: bytes, size: int = _BLOCK_BYTES):
+def _record_blocks(fh, quote: bytes, size: int | None = None):
     """Yield the bytes of binary file ``fh`` in blocks of about ``size`` bytes, each cut after a line end
     that is outside any quoted value (an even number of ``quote`` bytes before it since the last cut, as
     in RFC 4180, where a quote inside a quoted value is doubled), so each block holds whole records. A block
-    without such a line end is joined with the next one; the last block is what is left at the end."""
+    without such a line end is joined with the next one; the last block is what is left at the end.
+    ``size`` defaults to :data:`_BLOCK_BYTES`."""
+    size = size or _BLOCK_BYTES
     parts, odd = [], 0   # the bytes carried over, and whether they hold an odd number of quotes
     q = quote[0]
     while True:
@@ -297,9 +299,9 @@ class MemmapData(EncodedData):
 
     :class:`~fgraph.data.FieldLoader` reads it batch by batch (:meth:`batch_tensors`): a batch is the same
     (bitwise) as that of the in-memory table for the same rows and seed, and the pages read are released
-    after every :data:`RELEASE_ROWS` rows. ``index`` selects rows (a split: positions into the file's rows, in increasing
-    order); ``ids``, ``values`` and ``y`` give whole tensors (``y`` is small and kept; ``ids`` and
-    ``values`` load the whole split: the loader never uses them).
+    after every :data:`RELEASE_ROWS` rows. ``index`` selects rows (a split: positions into the file's rows,
+    in increasing order); ``ids``, ``values`` and ``y`` give whole tensors (``y`` is small and kept;
+    ``ids`` and ``values`` load the whole split: the loader never uses them).
     """
 
     def __init__(self, directory, index: np.ndarray | None = None, space: FeatureSpace | None = None):
