@@ -11,12 +11,14 @@ The value distributions mimic ``shared/datasets/criteo_sample`` (the first 10,00
 the share it holds in the sample); vocabularies are capped (``VOCAB``) so that they stop growing with the
 row count, as a real day of Criteo does past a few million rows once rare values are cut by min_count.
 
-    python benchmarks/out_of_core.py --rows 2000000 10000000 [--dir /tmp/fgraph-ooc] [--keep] [--auto]
+    python benchmarks/out_of_core.py --rows 2000000 10000000 [--dir /tmp/fgraph-ooc] [--keep] [--auto] [--loader]
 
 Every size takes the out-of-core path (``FGRAPH_OUT_OF_CORE_BYTES=0``): the 2M-row file is about 0.46 GiB,
 below the 1 GiB from which ``fgraph train`` switches by itself, and a 2M run read into memory is not the
 baseline the target compares with (measured: 2,177 MiB peak in memory). ``--auto`` leaves the choice to
-the size threshold. ``--table FILE`` appends the rows as Markdown.
+the size threshold. ``--table FILE`` appends the rows as Markdown. ``--loader`` then times shuffled
+batches of 4096 from each size's encoded table, read with ``pread`` (what training uses) and through a
+memory map, interleaved in one process (:func:`loader_timing`).
 
 Target: peak RSS at 10M rows within 1.3x of that at 2M (memory grows with the vocabulary, not the rows).
 """
@@ -92,7 +94,7 @@ def write_criteo_like(path, rows: int, seed: int = 0) -> Path:
     return path
 
 
-def run_size(rows: int, workdir: Path, keep: bool, force: bool = True) -> dict:
+def run_size(rows: int, workdir: Path, keep: bool, force: bool = True, loader: bool = False) -> dict:
     data = workdir / f"criteo-{rows}.csv"
     if not data.exists():
         t = time.time()
@@ -120,9 +122,37 @@ def run_size(rows: int, workdir: Path, keep: bool, force: bool = True) -> dict:
     result = {"rows": rows, "file_gib": round(data.stat().st_size / 2**30, 3), "peak_rss_mib": round(peak_kib / 1024),
               "wall_s": round(wall, 1), **history, "peak_by_phase": phases,
               "out_of_core_line": next((ln for ln in proc.stdout.splitlines() if "out-of-core" in ln), None)}
+    if loader:
+        result.update(loader_timing(workdir, rows))
     if not keep:
         data.unlink()
     return result
+
+
+def loader_timing(workdir: Path, rows: int, batch: int = 4096, batches: int = 25, rounds: int = 5) -> dict:
+    """Milliseconds per shuffled batch of the size's encoded table, read with ``pread`` (the default) and
+    through a memory map, interleaved round by round in this one process (medians over the rounds)."""
+    import statistics
+
+    import torch
+
+    from fgraph.data import FieldLoader
+    from fgraph.data.out_of_core import CachedTable
+
+    tables = [d for d in (workdir / ".fgraph-cache").glob("table-*")
+              if (d / "COMPLETE").is_file() and json.loads((d / "meta.json").read_text())["rows"] == rows]
+    if not tables:
+        return {}
+    torch.set_num_threads(1)
+    times: dict[str, list[float]] = {"pread": [], "mmap": []}
+    for r in range(rounds):
+        for reader in times:
+            loader = iter(FieldLoader(CachedTable(tables[0], reader=reader), batch, shuffle=True, seed=r))
+            t = time.perf_counter()
+            for _ in range(batches):
+                next(loader)
+            times[reader].append((time.perf_counter() - t) / batches * 1000)
+    return {f"{k}_ms_per_batch": round(statistics.median(v), 2) for k, v in times.items()}
 
 
 def _rss(pid: int) -> dict:
@@ -189,18 +219,20 @@ def main(argv=None) -> None:
     ap.add_argument("--auto", action="store_true",
                     help="let the 1 GiB threshold choose the path (default: every size out-of-core)")
     ap.add_argument("--table", help="append the results to this Markdown file")
+    ap.add_argument("--loader", action="store_true",
+                    help="after each run, time shuffled batches of its table read with pread and with a memory map")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)   # internal: one size in this process
     args = ap.parse_args(argv)
     workdir = Path(args.dir)
     workdir.mkdir(parents=True, exist_ok=True)
     if args.one is not None:
-        print(json.dumps(run_size(args.one, workdir, args.keep, not args.auto)))
+        print(json.dumps(run_size(args.one, workdir, args.keep, not args.auto, args.loader)))
         return
     results = []
     for rows in args.rows:
         # A fresh process per size, so that RUSAGE_CHILDREN's maximum is this size's alone.
         cmd = [sys.executable, __file__, "--one", str(rows), "--dir", str(workdir)] + (["--keep"] if args.keep else []) + \
-            (["--auto"] if args.auto else [])
+            (["--auto"] if args.auto else []) + (["--loader"] if args.loader else [])
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             print(out.stdout, out.stderr, sep="\n")
@@ -211,10 +243,15 @@ def main(argv=None) -> None:
     if ratio is not None:
         print(f"peak RSS {results[-1]['rows']:,} rows / {results[0]['rows']:,} rows: {ratio:.2f}x (target <= 1.3x)")
     if args.table:
-        lines = ["| rows | file GiB | path | peak RSS MiB | wall s | epoch s | train rows/s |", "|---|---|---|---|---|---|---|"]
+        def phase_peak(r, key):
+            return max((p.get(key, 0) for p in r["peak_by_phase"].values()), default=0)
+
+        lines = ["| rows | file GiB | path | peak RSS MiB | peak RssAnon MiB | peak RssFile MiB | wall s | epoch s "
+                 "| train rows/s | ms/batch pread | ms/batch mmap |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['rows']:,} | {r['file_gib']} | {'out-of-core' if r['out_of_core_line'] else 'in memory'} | "
-                  f"{r['peak_rss_mib']:,} | {r['wall_s']} | {r.get('epoch_s')} | {r.get('train_rows_per_s', 0):,} |"
-                  for r in results]
+                  f"{r['peak_rss_mib']:,} | {phase_peak(r, 'RssAnon'):,} | {phase_peak(r, 'RssFile'):,} | {r['wall_s']} | "
+                  f"{r.get('epoch_s')} | {r.get('train_rows_per_s', 0):,} | {r.get('pread_ms_per_batch', '')} | "
+                  f"{r.get('mmap_ms_per_batch', '')} |" for r in results]
         if ratio is not None:
             lines.append(f"\nPeak RSS {results[-1]['rows']:,} / {results[0]['rows']:,} rows: {ratio:.2f}x (target <= 1.3x).")
         with open(args.table, "a", encoding="utf-8") as fh:

@@ -442,14 +442,14 @@ def _takes_out_of_core(files: dict) -> bool:
 def _encode_out_of_core(run: RunDirectory, files: dict, config: TrainConfig, min_count: int,
                         encoder: FieldEncoder | None, saved: dict | None, schema, label, positive, fractions):
     """:func:`_encode_files` for a training file larger than memory: fitted over chunks, encoded into the
-    memory-mapped data cache beside the run (``RUN/../.fgraph-cache``, or ``$FGRAPH_CACHE_DIR``), the
+    data cache beside the run (``RUN/../.fgraph-cache``, or ``$FGRAPH_CACHE_DIR``), the
     splits as row-index arrays; the splits, the encoder and the batches are those of the in-memory path."""
     from .data import out_of_core as ooc
 
     path = files["train"]
     print(f"out-of-core: {path.name} ({path.stat().st_size / 2**30:.2f} GiB) is larger than "
-          f"{ooc.out_of_core_threshold() / 2**30:.2f} GiB (${ooc.THRESHOLD_ENV}): training from memory-mapped "
-          f"arrays in {ooc.cache_root(run.path)}")
+          f"{ooc.out_of_core_threshold() / 2**30:.2f} GiB (${ooc.THRESHOLD_ENV}): training from the encoded "
+          f"table in {ooc.cache_root(run.path)}")
     out = ooc.out_of_core_splits(path, label=label, schema=schema, task=config.task, positive=positive,
                                  seed=config.seed, fractions=fractions, min_count=min_count, encoder=encoder,
                                  run_dir=run.path, log=lambda text: print(text, flush=True))

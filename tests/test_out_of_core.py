@@ -1,6 +1,7 @@
-"""The out-of-core path: chunked fit, the memory-mapped cache, loaders reading it, and the switch in train()."""
+"""The out-of-core path: chunked fit, the record-file cache, loaders reading it, and the switch in train()."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -110,12 +111,16 @@ def test_out_of_core_splits_equal_in_memory(csv, tmp_path):
                 _equal({"ids": x.ids, "values": x.values, "bags": x.bags, "y": x.y},
                        {"ids": y.ids, "values": y.values, "bags": y.bags, "y": y.y})
         assert torch.equal(d.y, m.y)
-    # the smallest dtype per field, ids stored per dtype group
+    # the smallest dtype per field, ids stored per dtype group in one packed record per row
     table = out["data"]["train"]
-    for dt, arr in table.groups.items():
-        cards = [enc.space_.cardinalities[k] for k in table.group_fields[dt]]
+    for dt, fields in table.group_fields.items():
+        cards = [enc.space_.cardinalities[k] for k in fields]
         assert all(ooc.smallest_int_dtype(c) == np.dtype(dt) for c in cards)
-        assert arr.dtype == np.dtype(dt)
+        assert table.dtype[f"ids_{dt}"].base == np.dtype(dt) and table.dtype[f"ids_{dt}"].shape == (len(fields),)
+    assert sorted(np.concatenate(list(table.group_fields.values())).tolist()) == list(range(enc.space_.num_fields))
+    assert table.dtype.itemsize == sum(table.dtype[f].itemsize for f in table.dtype.names)   # packed
+    whole = np.load(table.path)   # a plain .npy file: numpy reads it back
+    assert len(whole) == 3000 and whole.dtype == table.dtype
 
 
 def test_cache_reused_and_invalidated(csv, tmp_path):
@@ -163,7 +168,7 @@ def test_train_switches_and_matches_in_memory(csv, tmp_path, monkeypatch, capsys
     big = train("fm", data=str(csv), out=str(tmp_path / "big"), **opts)
     printed = capsys.readouterr().out
     assert sum("out-of-core:" in ln and "larger than" in ln for ln in printed.splitlines()) == 1
-    assert isinstance(big.data["train"], ooc.MemmapData)
+    assert isinstance(big.data["train"], ooc.CachedTable)
     assert big.encoder.fingerprint() == mem.encoder.fingerprint()
     assert big.metrics["test"] == mem.metrics["test"] and big.metrics["valid"] == mem.metrics["valid"]
 
@@ -207,15 +212,92 @@ def test_iter_chunks_small_blocks_equal_one_read(tmp_path, monkeypatch):
     assert small["note"].astype(str).tolist() == frame["note"].tolist()
 
 
-def test_memmap_pages_released_every_release_rows(csv, tmp_path, monkeypatch):
+def test_batches_read_one_pread_per_run_of_rows(csv, tmp_path, monkeypatch):
     out = ooc.out_of_core_splits(csv, label="click", schema=_schema(), run_dir=tmp_path / "run")
-    train = out["data"]["train"]
-    released = []
-    monkeypatch.setattr(ooc, "_release", lambda arr: released.append(arr))
-    monkeypatch.setattr(ooc, "RELEASE_ROWS", 1000)
-    arrays = len(train.groups) + (train._values is not None) + (train._y is not None) + (train.index is not None)
-    batches = list(FieldLoader(train, 256, shuffle=True, seed=1))
-    rows_read = sum(len(b.y) for b in batches)
-    # one release of every array per 1000 rows read (after the batch that crosses the mark)
-    assert len(released) == arrays * (rows_read // 1024) and released
-    assert train._unreleased == rows_read - 1024 * (rows_read // 1024)
+    train, whole = out["data"]["train"], ooc.CachedTable(out["data"]["train"].directory)
+    calls = []
+    real = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, off: calls.append((n, off)) or real(fd, n, off))
+    size = train.dtype.itemsize
+    # the whole file unshuffled: one read per batch, of the batch's bytes
+    batches = list(FieldLoader(whole, 1000, shuffle=False))
+    assert len(calls) == 3 and [n for n, _ in calls] == [1000 * size] * 3
+    # a split: one read per run of consecutive rows of the batch
+    calls.clear()
+    b = train.batch_tensors(slice(0, 500))
+    pos = train.index[:500].astype(np.int64)
+    assert len(calls) == 1 + int((np.diff(pos) != 1).sum())
+    assert sum(n for n, _ in calls) == 500 * size
+    assert torch.equal(b["ids"], whole.batch_tensors(torch.from_numpy(pos))["ids"])
+    # shuffled and repeated rows come back in the order asked for
+    rows = torch.tensor([7, 3, 3, 2999, 0, 4])
+    got = whole.batch_tensors(rows)
+    for k, r in enumerate(rows.tolist()):
+        assert torch.equal(got["ids"][k], whole.batch_tensors(slice(r, r + 1))["ids"][0])
+    with pytest.raises(IndexError, match=r"\[0, 3000\)"):
+        whole.batch_tensors(torch.tensor([3000]))
+    # take() keeps the rows and the reader
+    shuffled = [list(FieldLoader(t, 256, shuffle=True, seed=2)) for t in (train, train.take(np.arange(len(train))))]
+    for x, y in zip(*shuffled):
+        assert torch.equal(x.ids, y.ids) and torch.equal(x.y, y.y)
+    # through a memory map (the default without os.pread: Windows): the same batches
+    assert ooc.CachedTable(whole.directory, reader="mmap").take(np.arange(5)).reader == "mmap"
+    with pytest.raises(ooc.ConfigError, match="reader='nfs'"):
+        ooc.CachedTable(whole.directory, reader="nfs")
+    monkeypatch.delattr(os, "pread")
+    mapped = ooc.CachedTable(whole.directory)
+    assert mapped.reader == "mmap"
+    for x, y in zip(batches, FieldLoader(mapped, 1000, shuffle=False)):
+        assert torch.equal(x.ids, y.ids) and torch.equal(x.values, y.values) and torch.equal(x.y, y.y)
+
+
+def _rss_file_kib() -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    raise KeyError("RssFile")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status") or not hasattr(os, "pread"),
+                    reason="reads RssFile from /proc/self/status (Linux)")
+def test_shuffled_reads_do_not_map_the_table(csv, tmp_path):
+    # A 600k-row table in a real cache entry's layout (about 10 MB): random batches read through a memory
+    # map had mapped up to 16 pages around every row read, so 40 batches of 1024 rows would have brought
+    # in the whole file; read with pread, the process's file-backed resident memory stays put.
+    src = ooc.out_of_core_splits(csv, label="click", schema=_schema(), run_dir=tmp_path / "run")["data"]["train"]
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "meta.json").write_text(json.dumps(dict(src.meta, rows=600_000)))
+    rec = np.load(src.path)
+    with open(big / "rows.npy", "wb") as fh:
+        ooc._write_header(fh, rec.dtype, 600_000)
+        fh.write(np.resize(rec, 600_000).tobytes())
+    table = ooc.CachedTable(big)
+    file_kib = (big / "rows.npy").stat().st_size // 1024
+    before = _rss_file_kib()
+    loader = iter(FieldLoader(table, 1024, shuffle=True, seed=0))
+    batches = [next(loader) for _ in range(40)]
+    grown = _rss_file_kib() - before
+    assert grown < file_kib / 4, f"file-backed RSS grew by {grown} KiB reading a {file_kib} KiB table"
+    # and the rows are the permutation's: row r of the big table is row r % 3000 of the source file
+    order = torch.randperm(600_000, generator=torch.Generator().manual_seed(0))[:1024]
+    want = ooc.CachedTable(src.directory).batch_tensors(order % len(rec))
+    assert torch.equal(batches[0].ids, want["ids"]) and torch.equal(batches[0].y, want["y"])
+
+
+def test_sharded_loader_reads_each_rank_s_rows_of_the_cache(csv, tmp_path, monkeypatch):
+    # Under torchrun each rank reads its own rows of every global batch from the cache, never the whole table,
+    # and gets exactly the rows it would get from the in-memory table.
+    from fgraph.train.distributed import ShardedLoader
+    mem, enc, out = _both(csv, tmp_path)
+    d, m = out["data"]["train"], enc.transform(mem.train)
+    monkeypatch.setattr(type(d), "tensors", lambda self: pytest.fail("a rank loaded the whole cached table"))
+    for split, shuffle in (("batches", True), ("batches", False), ("rows", False)):
+        for rank in range(3):
+            a = list(ShardedLoader(m, 256, shuffle=shuffle, seed=5, rank=rank, world=3, split=split))
+            b = list(ShardedLoader(d, 256, shuffle=shuffle, seed=5, rank=rank, world=3, split=split))
+            assert len(a) == len(b) > 0
+            for x, y in zip(a, b):
+                assert x.global_rows == y.global_rows
+                _equal({"ids": x.ids, "values": x.values, "bags": x.bags, "y": x.y},
+                       {"ids": y.ids, "values": y.values, "bags": y.bags, "y": y.y})

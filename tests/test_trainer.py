@@ -236,3 +236,30 @@ def test_resume_restores_python_and_numpy_random_states(tiny, tmp_path):
     Trainer(FM(enc.space_, embed_dim=4), TrainConfig(epochs=1, batch_size=128, progress=False),
             encoder=enc, run_dir=tmp_path / "r").fit(train, valid, resume=True)
     assert (random.random(), float(np.random.random())) == expected
+
+
+def test_batchnorm_model_leaves_out_a_last_batch_of_one_row(data, capsys):
+    # 4000 training rows in batches of 3999 leave one row: BatchNorm cannot normalise it in training mode
+    # (torch raises "Expected more than 1 value per channel"), so that batch sits out each epoch, said once.
+    from fgraph.models import DeepFM
+    enc, train, valid, test = data
+    seed_everything(0)
+    model = DeepFM(enc.space_, embed_dim=4, mlp_dims=(8,), mlp_batch_norm=True)
+    t = Trainer(model, TrainConfig(epochs=2, batch_size=3999, lr=0.01, progress=False), encoder=enc).fit(train, valid)
+    assert len(t.history) == 2 and np.isfinite(t.history[-1]["train_loss"])
+    assert len(t.train_loader) == 1 and t.train_loader.drop_last
+    out = capsys.readouterr().out
+    assert out.count("leave a last batch of 1") == 1 and "BatchNorm" in out
+    # A model without BatchNorm keeps every row.
+    fm = Trainer(FM(enc.space_, embed_dim=4), TrainConfig(epochs=1, batch_size=3999, progress=False), encoder=enc)
+    fm.fit(train, valid)
+    assert len(fm.train_loader) == 2 and not fm.train_loader.drop_last
+
+
+def test_batchnorm_model_on_a_single_row_is_refused_clearly(data):
+    from fgraph.errors import ConfigError
+    from fgraph.models import DeepFM
+    enc, train, valid, _ = data
+    model = DeepFM(enc.space_, embed_dim=4, mlp_dims=(8,), mlp_batch_norm=True)
+    with pytest.raises(ConfigError, match=r"training data has 1 row\(s\).*BatchNorm needs at least 2 rows"):
+        Trainer(model, TrainConfig(epochs=1, batch_size=256, progress=False), encoder=enc).fit(train.take(torch.tensor([0])), valid)

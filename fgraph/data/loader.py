@@ -93,7 +93,7 @@ class FieldLoader:
             stop = min(start + self.batch_size, n)
             if self.drop_last and stop - start < self.batch_size:
                 break
-            # A slice, or the permutation's slice; a memory-mapped table (MemmapData) reads just these rows.
+            # A slice, or the permutation's slice; an out-of-core table (CachedTable) reads just these rows.
             t = self.data.batch_tensors(slice(start, stop) if order is None else order[start:stop])
             batch = TabularBatch(as_long(t["ids"]), t["values"], None if t["bags"] is None else as_long(t["bags"]),
                                  t["y"], self.data.space)

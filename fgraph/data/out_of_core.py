@@ -1,5 +1,5 @@
-"""Tables larger than memory: fit the encoder over chunks, encode into memory-mapped ``.npy`` arrays in a
-cache, and train from the memory map.
+"""Tables larger than memory: fit the encoder over chunks, encode into a record file (``.npy``) in a cache,
+and train from it batch by batch.
 
 The path (:func:`out_of_core_splits`, which ``fgraph train --data`` takes by itself for a file larger than
 :func:`out_of_core_threshold`)::
@@ -7,29 +7,29 @@ The path (:func:`out_of_core_splits`, which ``fgraph train --data`` takes by its
     pass 1  scan:   row count, each column's type over the whole file (as read_file decides it), the
                     label's values, the first SAMPLE_ROWS rows (schema inference looks at those only)
     split:          split_indices(n, fractions, seed) -- the same rows as file_splits -- written as
-                    train/valid/test index arrays (int64 .npy)
+                    train/valid/test index arrays (.npy, int32 below 2**31 rows)
     pass 2  fit:    FieldEncoder.fit_chunks over the training rows of each chunk (exact: same fingerprint)
-    pass 3  encode: FieldEncoder.transform per chunk, written row by row into the cache's arrays
+    pass 3  encode: FieldEncoder.transform per chunk, appended to the cache's record file
 
 Cache layout (``<cache root>/``; the root is the ``cache_dir`` given, else ``$FGRAPH_CACHE_DIR``, else
 ``.fgraph-cache`` beside the run directory)::
 
     fit-<key>/     encoder.json + info.json    key: the file (resolved path, size, mtime) and the options
-    table-<key>/   ids_int8.npy ids_int16.npy ids_int32.npy values.npy y.npy meta.json
+    table-<key>/   rows.npy meta.json
                    key: the file and the encoder's fingerprint (and the label mapping)
     split-<key>/   train.npy valid.npy test.npy   key: the file, its row count, the fractions and seed
 
 Each entry is written into a temporary directory and renamed into place when complete, so an entry
 killed mid-write is never read (its temporary directory is ignored, and removed by the next writer).
-Ids are stored row-major per dtype group (all fields whose vocabulary fits int8 in one ``(N, k)`` array,
-and so on), so that a batch of random rows touches one page per row and group, not one per field.
+``rows.npy`` is a one-dimensional array of packed records (:func:`record_dtype`), one per row: the ids per
+dtype group (all fields whose vocabulary fits int8 in one ``(k,)`` sub-array, and so on), the scaled
+values, the label. A row is then one contiguous read, however many fields it has.
 Multi-valued (bag) fields are refused on this path (:class:`~fgraph.errors.ConfigError`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import shutil
 import uuid
@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from numpy.lib.format import open_memmap
 
 from ..errors import ConfigError, DataError, InputFileError
 from .encoder import FieldEncoder
@@ -49,21 +48,12 @@ from .space import EncodedData, FeatureSpace
 OUT_OF_CORE_BYTES = 1 << 30
 #: Environment variables overriding :data:`OUT_OF_CORE_BYTES` and the cache root.
 THRESHOLD_ENV, CACHE_ENV = "FGRAPH_OUT_OF_CORE_BYTES", "FGRAPH_CACHE_DIR"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2   # 2: one record file per table (1: one array per dtype group, read through a memory map)
 #: Rows per chunk of the passes. pyarrow's CSV reader is used: on a generated 500k-row Criteo-shaped CSV
 #: (124 MB, 40 columns, read as text) ``pyarrow.csv.open_csv`` took 1.19 s against 3.3 s for pandas'
 #: ``read_csv(chunksize=100_000)`` (2 cores, one busy); Parquet is read with ``ParquetFile.iter_batches``.
 CHUNK_ROWS = 100_000
 _BLOCK_BYTES = 16 << 20
-#: A :class:`MemmapData` drops the pages it read from its resident set once it has read this many rows since
-#: it last did. Why not after every batch: ``madvise`` over the whole mapping costs about as much as the read
-#: itself. Shuffled batches of 4096 from a 1.6M-row Criteo-shaped table (5 arrays): 26.3 ms per batch
-#: releasing after each, 5.4 ms releasing after every 4th, 4.8 ms never (in memory: 1.3 ms). The pages held
-#: are then at most about (RELEASE_ROWS + one batch) rows' worth per array, whatever the table's size -- times
-#: the kernel's fault-around (up to 16 neighbouring pages mapped per page fault), which is why the resident
-#: file-backed pages of shuffled reads reach the whole table on the 10M-row benchmark (1,505 MiB of RssFile, clean
-#: page-cache pages the kernel can reclaim) while the anonymous memory stays flat (1,066 MiB at 2M rows, 1,132 at 10M).
-RELEASE_ROWS = 16_384
 
 
 def out_of_core_threshold() -> int:
@@ -279,52 +269,147 @@ def smallest_int_dtype(cardinality: int) -> np.dtype:
     raise DataError(f"a vocabulary of {cardinality:,} ids does not fit int32")
 
 
-def _release(arr) -> None:
-    """Drop the pages of a memory-mapped array from this process's resident set (they stay in the page
-    cache), so that reading or writing a whole file does not grow RSS with the row count."""
-    mm = getattr(arr, "_mmap", None)
-    while mm is None and getattr(arr, "base", None) is not None:
-        arr = arr.base
-        mm = getattr(arr, "_mmap", None) if not isinstance(arr, mmap.mmap) else arr
-    if isinstance(mm, mmap.mmap):
-        try:
-            mm.flush()
-            mm.madvise(mmap.MADV_DONTNEED)
-        except (OSError, ValueError, AttributeError):
-            pass
+def _read_header(path: Path) -> tuple[np.dtype, int, int]:
+    """(dtype, rows, byte offset of the first row) of a one-dimensional ``.npy`` file, from its header."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(fh)
+        return dtype, int(shape[0]), fh.tell()
 
 
-class MemmapData(EncodedData):
-    """An :class:`EncodedData` whose rows live in a cache directory's memory-mapped arrays.
+def _write_header(fh, dtype: np.dtype, rows: int) -> None:
+    np.lib.format.write_array_header_2_0(fh, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                               "fortran_order": False, "shape": (rows,)})
+
+
+def _pread_exact(fd: int, size: int, offset: int, path: Path) -> bytes:
+    """``size`` bytes at ``offset`` (``os.pread`` may return fewer: large reads, signals)."""
+    parts, got = [], 0
+    while got < size:
+        b = os.pread(fd, size - got, offset + got)
+        if not b:
+            raise InputFileError(f"{path} is shorter than its header says (wanted {size:,} bytes at {offset:,}); "
+                                 f"the cache entry was changed or truncated: delete {path.parent} to rebuild it")
+        parts.append(b)
+        got += len(b)
+    return b"".join(parts)
+
+
+#: Rows per read when a whole split is read (``ids``, ``values``, ``y``): about 10 MB of Criteo-shaped records.
+READ_ROWS = 65_536
+
+
+class CachedTable(EncodedData):
+    """An :class:`EncodedData` whose rows live in a cache directory's record file (``rows.npy``).
 
     :class:`~fgraph.data.FieldLoader` reads it batch by batch (:meth:`batch_tensors`): a batch is the same
-    (bitwise) as that of the in-memory table for the same rows and seed, and the pages read are released
-    after every :data:`RELEASE_ROWS` rows. ``index`` selects rows (a split: positions into the file's rows,
-    in increasing order); ``ids``, ``values`` and ``y`` give whole tensors (``y`` is small and kept;
-    ``ids`` and ``values`` load the whole split: the loader never uses them).
+    (bitwise) as that of the in-memory table for the same rows and seed. A batch's rows are read with
+    ``os.pread``, one call per run of consecutive rows (an unshuffled batch: one call), so that the file is
+    never mapped into the process and its resident memory does not grow with the table. ``reader="mmap"``
+    reads them through a memory map instead (the default where the system has no ``os.pread``: Windows).
+
+    ``index`` selects rows (a split: positions into the file's rows, in increasing order; held in memory,
+    4 bytes a row); ``ids``, ``values`` and ``y`` give whole tensors (``y`` is small and kept; ``ids`` and
+    ``values`` load the whole split: the loader never uses them).
     """
 
-    def __init__(self, directory, index: np.ndarray | None = None, space: FeatureSpace | None = None):
+    def __init__(self, directory, index: np.ndarray | None = None, space: FeatureSpace | None = None,
+                 reader: str | None = None):
+        if reader is None:
+            reader = "pread" if hasattr(os, "pread") else "mmap"
+        if reader not in ("pread", "mmap") or (reader == "pread" and not hasattr(os, "pread")):
+            raise ConfigError(f"reader={reader!r}: expected 'pread' (where os.pread exists) or 'mmap'")
+        self.reader = reader
         self.directory = Path(directory)
         self.meta = json.loads((self.directory / "meta.json").read_text())
         self.space = space if space is not None else FeatureSpace.from_dict(self.meta["space"])
         self.label_name = self.meta.get("label")
-        self.groups = {dt: np.load(self.directory / f"ids_{dt}.npy", mmap_mode="r")
-                       for dt in self.meta["groups"]}
         self.group_fields = {dt: np.asarray(pos, dtype=np.int64) for dt, pos in self.meta["groups"].items()}
         self.scaled = np.asarray(self.meta["scaled"], dtype=np.int64)
-        self._values = np.load(self.directory / "values.npy", mmap_mode="r") if len(self.scaled) else None
-        self._y = np.load(self.directory / "y.npy", mmap_mode="r") if self.meta.get("labelled") else None
-        self.index = index
+        self.path = self.directory / "rows.npy"
+        self.dtype, rows, self._offset = _read_header(self.path)
+        if rows != int(self.meta["rows"]):
+            raise InputFileError(f"{self.path} holds {rows:,} rows but {self.directory / 'meta.json'} says "
+                                 f"{int(self.meta['rows']):,}: delete {self.directory} to rebuild the cache entry")
+        self.index = None if index is None else np.asarray(index)
+        self._fd: int | None = None
+        self._map = None
         self._y_cache = None
-        self._unreleased = 0   # rows read since the pages were last released
+
+    def __getstate__(self):
+        return {**self.__dict__, "_fd": None, "_map": None}
+
+    def __del__(self):
+        if getattr(self, "_fd", None) is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+
+    # -- reading rows -----------------------------------------------------------------------------------
+    def _records(self, pos) -> np.ndarray:
+        """The records of the file's rows ``pos`` (a slice, or an integer array), in that order."""
+        n = int(self.meta["rows"])
+        if self.reader == "mmap":
+            if self._map is None:
+                self._map = np.load(self.path, mmap_mode="r")
+            return np.array(self._map[pos])
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        size, off = self.dtype.itemsize, self._offset
+        if isinstance(pos, slice):
+            start, stop, step = pos.indices(n)
+            if step != 1:
+                return self._records(np.arange(start, stop, step))
+            return np.frombuffer(_pread_exact(self._fd, max(stop - start, 0) * size, off + start * size, self.path),
+                                 dtype=self.dtype)
+        pos = np.asarray(pos, dtype=np.int64).reshape(-1)
+        if len(pos) == 0:
+            return np.empty(0, dtype=self.dtype)
+        if pos.min() < 0 or pos.max() >= n:
+            raise IndexError(f"row positions must lie in [0, {n}); got {pos.min()} .. {pos.max()}")
+        ordered = bool((pos[1:] >= pos[:-1]).all())
+        order = None if ordered else np.argsort(pos, kind="stable")
+        sp = pos if ordered else pos[order]
+        cut = np.flatnonzero(np.diff(sp) != 1) + 1
+        starts = sp[np.concatenate(([0], cut))].tolist()
+        counts = np.diff(np.concatenate(([0], cut, [len(sp)]))).tolist()
+        fd = self._fd
+        # One pread per run of consecutive rows. Shuffled batches of 4096 rows from a 10M-row table of
+        # 104-byte rows, page cache warm, 1 busy core of 2: 3.8 ms a batch, against 1.5 ms for a memory-map
+        # gather -- but the map's page faults bring in up to 16 neighbouring pages each (the kernel's
+        # fault-around, not turned off by MADV_RANDOM), so 16,384 random rows had mapped the whole 1 GB file.
+        buf = b"".join([os.pread(fd, c * size, off + s * size) for s, c in zip(starts, counts)])
+        if len(buf) != len(sp) * size:   # a short read: do it again, piece by piece
+            buf = b"".join([_pread_exact(fd, c * size, off + s * size, self.path) for s, c in zip(starts, counts)])
+        rec = np.frombuffer(buf, dtype=self.dtype)
+        if ordered:
+            return rec
+        out = np.empty_like(rec)
+        out[order] = rec
+        return out
+
+    def _positions(self, rows):
+        """File positions of this table's rows ``rows`` (a slice or an integer array/tensor)."""
+        if isinstance(rows, slice):
+            return rows if self.index is None else self.index[rows]
+        pos = rows.numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
+        return pos if self.index is None else self.index[pos]
+
+    def _column(self, name: str) -> np.ndarray:
+        """One field of the records of every row, read READ_ROWS rows at a time."""
+        n = len(self)
+        parts = [np.array(self._records(self._positions(slice(s, min(s + READ_ROWS, n))))[name])
+                 for s in range(0, n, READ_ROWS)]
+        return np.concatenate(parts) if parts else np.empty((0, *self.dtype[name].shape), self.dtype[name].base)
 
     # -- EncodedData's interface ------------------------------------------------------------------------
     def __len__(self) -> int:
         return int(self.meta["rows"]) if self.index is None else len(self.index)
 
     def __repr__(self) -> str:
-        return f"MemmapData(rows={len(self)}, fields={self.space.num_fields}, dir={self.directory.name})"
+        return f"CachedTable(rows={len(self)}, fields={self.space.num_fields}, dir={self.directory.name})"
 
     @property
     def bags(self):
@@ -332,12 +417,10 @@ class MemmapData(EncodedData):
 
     @property
     def y(self):
-        if self._y is None:
+        if not self.meta.get("labelled"):
             return None
         if self._y_cache is None:
-            y = np.asarray(self._y if self.index is None else self._y[np.asarray(self.index)], dtype=np.float32)
-            self._y_cache = torch.from_numpy(np.array(y))
-            _release(self._y)
+            self._y_cache = torch.from_numpy(self._column("y").astype(np.float32))
         return self._y_cache
 
     @property
@@ -348,47 +431,42 @@ class MemmapData(EncodedData):
     def values(self):
         return self.batch_tensors(slice(0, len(self)))["values"] if len(self.scaled) else None
 
-    def validate(self) -> "MemmapData":
+    def validate(self) -> "CachedTable":
         return self   # checked when the cache was written (ids from its encoder, values finite)
 
-    def take(self, index) -> "MemmapData":
+    def take(self, index) -> "CachedTable":
         index = np.asarray(index.numpy() if isinstance(index, torch.Tensor) else index, dtype=np.int64)
-        rows = index if self.index is None else np.asarray(self.index)[index]
-        return MemmapData(self.directory, rows, self.space)
+        rows = index if self.index is None else self.index[index]
+        return CachedTable(self.directory, rows, self.space, self.reader)
 
     def tensors(self):
         return {"ids": self.ids, "values": self.values, "bags": None, "y": self.y}
 
-    def release(self) -> None:
-        """Drop the pages read so far from this process's resident set (they stay in the page cache)."""
-        for arr in (*self.groups.values(), self._values, self._y, self.index):
-            if arr is not None:
-                _release(arr)
-        self._unreleased = 0
-
     def batch_tensors(self, rows) -> dict:
         """The tensors of rows ``rows`` (a slice of positions, or a LongTensor of positions), as the
         in-memory table's slice or ``index_select`` gives them (ids int64)."""
-        if isinstance(rows, slice):
-            pos = rows if self.index is None else np.asarray(self.index[rows])
-        else:
-            pos = rows.numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
-            if self.index is not None:
-                pos = np.asarray(self.index[pos])
-        n = len(range(*pos.indices(int(self.meta["rows"])))) if isinstance(pos, slice) else len(pos)
+        rec = self._records(self._positions(rows))
+        n = len(rec)
         ids = np.empty((n, self.space.num_fields), dtype=np.int64)
-        for dt, arr in self.groups.items():
-            ids[:, self.group_fields[dt]] = arr[pos]
+        for dt, fields in self.group_fields.items():
+            ids[:, fields] = rec[f"ids_{dt}"]
         values = None
-        if self._values is not None:
+        if len(self.scaled):
             values = np.ones((n, self.space.num_fields), dtype=np.float32)
-            values[:, self.scaled] = self._values[pos]
-        y = None if self._y is None else np.array(self._y[pos], dtype=np.float32)
-        self._unreleased += n
-        if self._unreleased >= RELEASE_ROWS:
-            self.release()
+            values[:, self.scaled] = rec["values"]
+        y = np.array(rec["y"], dtype=np.float32) if self.meta.get("labelled") else None
         return {"ids": torch.from_numpy(ids), "values": None if values is None else torch.from_numpy(values),
                 "bags": None, "y": None if y is None else torch.from_numpy(y)}
+
+
+def record_dtype(groups: dict[str, list[int]], n_scaled: int, labelled: bool) -> np.dtype:
+    """The packed record of one row in ``rows.npy``: the ids per dtype group, the scaled values, the label."""
+    fields = [(f"ids_{dt}", np.dtype(dt), (len(pos),)) for dt, pos in groups.items()]
+    if n_scaled:
+        fields.append(("values", np.dtype(np.float32), (n_scaled,)))
+    if labelled:
+        fields.append(("y", np.dtype(np.float32)))
+    return np.dtype(fields)
 
 
 class _Staging:
@@ -422,10 +500,10 @@ def _complete(d: Path) -> bool:
 
 
 def encode_to_cache(path, encoder: FieldEncoder, root, *, kinds=None, label_encoding=None, rows: int | None = None,
-                    sep: str | None = None, chunk_rows: int = CHUNK_ROWS) -> tuple[MemmapData, bool]:
+                    sep: str | None = None, chunk_rows: int = CHUNK_ROWS) -> tuple[CachedTable, bool]:
     """Encode every row of ``path`` with ``encoder`` into the cache under ``root`` (or find it there).
 
-    Returns ``(MemmapData of all rows, reused)``. ``kinds``: the CSV file's column types
+    Returns ``(CachedTable of all rows, reused)``. ``kinds``: the CSV file's column types
     (:func:`scan_file`); ``label_encoding``: the :class:`~fgraph.data.files.LabelEncoding` that makes the
     label numeric (the label is left out when the file has none).
     """
@@ -443,7 +521,7 @@ def encode_to_cache(path, encoder: FieldEncoder, root, *, kinds=None, label_enco
                    "kinds": kinds, "format": CACHE_FORMAT})
     final = Path(root) / f"table-{key}"
     if _complete(final):
-        return MemmapData(final, space=space), True
+        return CachedTable(final, space=space), True
     p = Path(path)
     names = encoder.schema.names
     have_label = label in F.file_columns(p, sep=sep)
@@ -455,12 +533,9 @@ def encode_to_cache(path, encoder: FieldEncoder, root, *, kinds=None, label_enco
     for k, dt in enumerate(dtypes):
         groups.setdefault(dt.name, []).append(k)
     scaled = space.scaled_positions
-    with _Staging(final) as tmp:
-        arrays = {dt: open_memmap(tmp / f"ids_{dt}.npy", mode="w+", dtype=dt, shape=(rows, len(pos)))
-                  for dt, pos in groups.items()}
-        values = open_memmap(tmp / "values.npy", mode="w+", dtype=np.float32, shape=(rows, len(scaled))) \
-            if scaled else None
-        y = open_memmap(tmp / "y.npy", mode="w+", dtype=np.float32, shape=(rows,)) if have_label else None
+    dtype = record_dtype(groups, len(scaled), have_label)
+    with _Staging(final) as tmp, open(tmp / "rows.npy", "wb") as fh:
+        _write_header(fh, dtype, rows)
         seen = 0
         for start, chunk in iter_chunks(p, columns, sep=sep, chunk_rows=chunk_rows):
             chunk = convert_chunk(chunk, kinds)
@@ -470,30 +545,26 @@ def encode_to_cache(path, encoder: FieldEncoder, root, *, kinds=None, label_enco
             stop = start + len(chunk)
             if stop > rows:
                 raise InputFileError(f"{p} changed while it was read (more than {rows:,} rows)")
+            rec = np.empty(len(chunk), dtype=dtype)
             ids = enc.ids.numpy()
             for dt, pos in groups.items():
-                arrays[dt][start:stop] = ids[:, pos]
-            if values is not None:
+                rec[f"ids_{dt}"] = ids[:, pos]
+            if scaled:
                 v = enc.values.numpy()[:, scaled]
                 if not np.isfinite(v).all():
                     raise DataError(f"{p}: a scaled value is not finite near data row {start + 1:,}")
-                values[start:stop] = v
-            if y is not None:
-                y[start:stop] = enc.y.numpy()
-            for a in (*arrays.values(), values, y):
-                if a is not None:
-                    _release(a)
+                rec["values"] = v
+            if have_label:
+                rec["y"] = enc.y.numpy()
+            fh.write(rec.tobytes())
             seen = stop
         if seen != rows:
             raise InputFileError(f"{p} changed while it was read ({seen:,} rows, {rows:,} before)")
-        for a in (*arrays.values(), values, y):
-            if a is not None:
-                a.flush()
-        del arrays, values, y
+        fh.flush()
         meta = {"format": CACHE_FORMAT, "rows": rows, "space": space.to_dict(), "groups": groups, "scaled": scaled,
                 "labelled": have_label, "label": label, "fingerprint": encoder.fingerprint(), "source": file_key(p)}
         (tmp / "meta.json").write_text(json.dumps(meta))
-    return MemmapData(final, space=space), False
+    return CachedTable(final, space=space), False
 
 
 # ==========================================================================================================
@@ -538,7 +609,8 @@ def scan_file(path, label: str, *, sep: str | None = None, sample_rows: int, chu
 
 def write_split(root, path, rows: int, fractions, seed: int) -> dict[str, np.ndarray]:
     """The rows of :func:`~fgraph.data.datasets._common.split_indices` (the same as file_splits cuts), as
-    memory-mapped int64 index arrays in the cache (written once per file, row count, fractions and seed)."""
+    index arrays (int32 below 2**31 rows) in the cache, written once per file, row count, fractions and seed,
+    and returned in memory."""
     key = _digest({"file": file_key(path), "rows": rows, "fractions": list(fractions), "seed": seed,
                    "format": CACHE_FORMAT})
     final = Path(root) / f"split-{key}"
@@ -553,19 +625,15 @@ def write_split(root, path, rows: int, fractions, seed: int) -> dict[str, np.nda
         part[perm[n_train:n_train + n_valid]] = 1
         part[perm[n_train + n_valid:]] = 2
         del perm
+        dtype = np.dtype(np.int32 if rows <= np.iinfo(np.int32).max else np.int64)
         with _Staging(final) as tmp:
             sizes = (n_train, n_valid, n_test)
             for k, name in enumerate(names):
-                out = open_memmap(tmp / f"{name}.npy", mode="w+", dtype=np.int64, shape=(sizes[k],))
-                at = 0
-                for lo in range(0, rows, 1 << 20):
-                    hit = np.flatnonzero(part[lo:lo + (1 << 20)] == k) + lo
-                    out[at:at + len(hit)] = hit
-                    at += len(hit)
-                    _release(out)
-                out.flush()
-                del out
-    return {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in names}
+                with open(tmp / f"{name}.npy", "wb") as fh:
+                    _write_header(fh, dtype, sizes[k])
+                    for lo in range(0, rows, 1 << 20):
+                        fh.write((np.flatnonzero(part[lo:lo + (1 << 20)] == k) + lo).astype(dtype).tobytes())
+    return {name: np.load(final / f"{name}.npy") for name in names}
 
 
 def out_of_core_splits(path, *, label, schema=None, task="binary", positive=None, seed=0, fractions=None,
@@ -575,7 +643,7 @@ def out_of_core_splits(path, *, label, schema=None, task="binary", positive=None
     """The out-of-core counterpart of :func:`~fgraph.data.files.file_splits` plus ``FieldEncoder.fit`` and
     ``transform``, for one training file cut 80/10/10 (or ``fractions``) with ``seed``.
 
-    Returns ``{"encoder", "data": {split: MemmapData}, "report", "label_encoding", "meta", "split",
+    Returns ``{"encoder", "data": {split: CachedTable}, "report", "label_encoding", "meta", "split",
     "reused": {"fit": bool, "table": bool}, "cache": Path}``. The splits hold the same rows, the encoder
     the same fingerprint, and the batches the same tensors as the in-memory path.
     """
@@ -640,7 +708,7 @@ def out_of_core_splits(path, *, label, schema=None, task="binary", positive=None
         warnings.simplefilter("ignore")   # unknown values: only rows outside the training split have them
         table, reused_table = encode_to_cache(p, fitted, root, kinds=kinds, label_encoding=enc, rows=rows, sep=sep,
                                               chunk_rows=chunk_rows)
-    data = {name: MemmapData(table.directory, idx, fitted.space_) for name, idx in splits.items()}
+    data = {name: CachedTable(table.directory, idx, fitted.space_) for name, idx in splits.items()}
     for name, d in data.items():
         if len(d) == 0:
             raise DataError(f"{p} has {rows:,} rows: too few to cut a {name} split from it; give more rows")

@@ -210,7 +210,7 @@ class EncodedData:
 
     def batch_tensors(self, rows) -> dict[str, Tensor | None]:
         """The tensors of rows ``rows``: a slice of positions, or a LongTensor of them (what
-        :class:`~fgraph.data.FieldLoader` asks for each batch; a memory-mapped table overrides it)."""
+        :class:`~fgraph.data.FieldLoader` asks for each batch; the out-of-core table overrides it)."""
         if isinstance(rows, slice):
             pick = lambda x: None if x is None else x[rows]  # noqa: E731
         else:

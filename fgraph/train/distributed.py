@@ -147,8 +147,8 @@ class ShardedLoader(FieldLoader):
     """
 
     def __init__(self, data, batch_size: int = 4096, shuffle: bool = False, seed: int | None = None, device=None,
-                 *, rank: int | None = None, world: int | None = None, split: str = "batches"):
-        super().__init__(data, batch_size, shuffle=shuffle, seed=seed, device=device)
+                 *, drop_last: bool = False, rank: int | None = None, world: int | None = None, split: str = "batches"):
+        super().__init__(data, batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed, device=device)
         if split not in ("batches", "rows"):
             raise ValueError(f"split must be 'batches' or 'rows', got {split!r}")
         if split == "rows" and self.shuffle:
@@ -163,23 +163,20 @@ class ShardedLoader(FieldLoader):
         lo, hi = shard_bounds(0, len(self.data), self.rank, self.world)
         return -(-(hi - lo) // self.batch_size)
 
-    def _batch(self, t: dict, idx: Tensor | None, lo: int, hi: int) -> TabularBatch:
-        if idx is None:
-            pick = lambda x: None if x is None else x[lo:hi]  # noqa: E731
-        else:
-            pick = lambda x: None if x is None else x.index_select(0, idx)  # noqa: E731
-        batch = TabularBatch(as_long(pick(t["ids"])), pick(t["values"]),
-                             None if t["bags"] is None else as_long(pick(t["bags"])), pick(t["y"]), self.data.space)
+    def _batch(self, rows) -> TabularBatch:
+        # batch_tensors: an out-of-core table (CachedTable) reads only this rank's rows of the batch.
+        t = self.data.batch_tensors(rows)
+        batch = TabularBatch(as_long(t["ids"]), t["values"], None if t["bags"] is None else as_long(t["bags"]),
+                             t["y"], self.data.space)
         return batch if self.device is None else batch.to(self.device)
 
     def __iter__(self):
         n = len(self.data)
-        t = self.data.tensors()
         if self.split == "rows":
             lo, hi = shard_bounds(0, n, self.rank, self.world)
             for start in range(lo, hi, self.batch_size):
                 stop = min(start + self.batch_size, hi)
-                batch = self._batch(t, None, start, stop)
+                batch = self._batch(slice(start, stop))
                 batch.global_rows = stop - start
                 yield batch
             return
@@ -190,7 +187,7 @@ class ShardedLoader(FieldLoader):
             if self.drop_last and stop - start < self.batch_size:
                 break
             lo, hi = shard_bounds(start, stop, self.rank, self.world)
-            batch = self._batch(t, None if order is None else order[lo:hi], lo, hi)
+            batch = self._batch(slice(lo, hi) if order is None else order[lo:hi])
             batch.global_rows = stop - start
             yield batch
 

@@ -475,9 +475,11 @@ class Trainer:
             self.clip_range = (float(train.y.min()), float(train.y.max()))
         # Under torchrun every rank draws the same permutation and reads its shard of each global batch.
         loader = FieldLoader if self.world_size == 1 else distributed.ShardedLoader
-        self.train_loader = loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=self.device)
+        self.train_loader = loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed, device=self.device,
+                                   drop_last=self._drop_last_batch(train, "training"))
         self.valid_stream = _BatchStream(loader(valid, cfg.batch_size, shuffle=True, seed=cfg.seed + 1,
-                                                device=self.device)) if needs_valid_batches else None
+                                                device=self.device, drop_last=self._drop_last_batch(valid, "validation"))
+                                         ) if needs_valid_batches else None
         if self.world_size > 1 and self._ddp is None:
             self._ddp = distributed.wrap_model(self.model, self.loss_fn, self.device)
         with self._claim_run_dir(resume, overwrite):
@@ -681,6 +683,27 @@ class Trainer:
             self.bad_epochs += 1
             if self.config.lr_schedule == "plateau":
                 self._reduce_lr()
+
+    def _drop_last_batch(self, data: EncodedData, what: str) -> bool:
+        """Whether the shuffled batches of ``data`` that the model trains on drop their last, smaller batch:
+        only when the model normalises over the batch (a BatchNorm layer) and that batch would leave a rank
+        fewer than 2 rows, which BatchNorm cannot normalise in training mode (torch raises "Expected more than
+        1 value per channel"). The rows are reshuffled every epoch, so a different row sits out each time."""
+        if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.model.modules()):
+            return False
+        size, world = self.config.batch_size, self.world_size
+        rest = len(data) % size
+        if not 0 < rest < 2 * world:
+            return False
+        per_rank = "" if world == 1 else f" on each of the {world} processes"
+        if len(data) < size:
+            raise ConfigError(f"the {what} data has {len(data)} row(s): {type(self.model).__name__}'s BatchNorm needs "
+                              f"at least 2 rows per batch{per_rank}; give more rows")
+        if distributed.is_writer():
+            tqdm.write(f"{what} batches: {len(data):,} rows in batches of {size:,} leave a last batch of {rest}, "
+                       f"too small for {type(self.model).__name__}'s BatchNorm{per_rank}: it is left out of every "
+                       f"epoch (the rows are reshuffled, so a different {rest} each time)", file=sys.stdout)
+        return True
 
     def _log_line(self, record: dict, best: bool) -> str:
         parts = [f"epoch {record['epoch']:3d}", f"loss {record['train_loss']:.5f}"]
