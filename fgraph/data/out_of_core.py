@@ -42,6 +42,7 @@ import torch
 
 from ..errors import ConfigError, DataError, InputFileError
 from .encoder import FieldEncoder
+from .memory import release_freed_memory
 from .space import EncodedData, FeatureSpace
 
 #: A training file at least this large (bytes on disk) takes the out-of-core path in ``fgraph train``.
@@ -680,6 +681,7 @@ def out_of_core_splits(path, *, label, schema=None, task="binary", positive=None
         log(f"out-of-core: pass 1/3 over {p.name} (rows, column types, label)")
         scan = scan_file(p, label, sep=sep, sample_rows=sample_rows, chunk_rows=chunk_rows)
         rows, kinds = scan["rows"], scan["kinds"]
+        release_freed_memory()   # each pass's chunks (fgraph/data/memory.py says why)
         report = F.infer_schema_report(scan["sample"], label, spec=spec, sample_rows=sample_rows, source=p.name)
         enc = F._label_encoding(scan["labels"], task, positive, p, label)
         splits = write_split(root, p, rows, fractions, seed)
@@ -692,6 +694,7 @@ def out_of_core_splits(path, *, label, schema=None, task="binary", positive=None
                       for s, c in iter_chunks(p, schema_.names, sep=sep, chunk_rows=chunk_rows))
             fitted = FieldEncoder(schema_, min_count=min_count).fit_chunks(chunks)
             del mask
+            release_freed_memory()
         else:
             fitted = encoder
         with _Staging(fit_dir) as tmp:
@@ -709,6 +712,7 @@ def out_of_core_splits(path, *, label, schema=None, task="binary", positive=None
         warnings.simplefilter("ignore")   # unknown values: only rows outside the training split have them
         table, reused_table = encode_to_cache(p, fitted, root, kinds=kinds, label_encoding=enc, rows=rows, sep=sep,
                                               chunk_rows=chunk_rows)
+    release_freed_memory()
     data = {name: CachedTable(table.directory, idx, fitted.space_) for name, idx in splits.items()}
     for name, d in data.items():
         if len(d) == 0:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.loader import FieldLoader
+from ..data.memory import release_freed_memory
 from ..data.space import EncodedData
 from ..models.base import CTRModel
 from ..nn.init import DENSE_INITS, EMBEDDING_INITS, init_dense, init_embeddings
@@ -488,6 +489,7 @@ class Trainer:
             while self.epoch < cfg.epochs and not self._should_stop(valid):
                 lr = self.lr
                 self._train_epoch()
+                release_freed_memory()
                 record = {"epoch": self.epoch, **self._last_train_stats, "lr": lr}
                 if valid is not None:
                     try:
@@ -754,6 +756,8 @@ class Trainer:
             loader = distributed.ShardedLoader(data, size, device=self.device, split="rows")
         outs = [self.model(batch).float().cpu() for batch in loader]
         out = torch.cat(outs) if outs else torch.zeros(0)
+        del outs
+        release_freed_memory()   # the batches' arrays (fgraph/data/memory.py says why)
         if self.world_size > 1:
             out = distributed.all_gather_rows(out)
         bad = ~torch.isfinite(out)
