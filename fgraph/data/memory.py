@@ -19,7 +19,12 @@ import functools
 import os
 import sys
 
-__all__ = ["release_freed_memory"]
+from .._validate import as_bool
+
+__all__ = ["release_freed_memory", "TRIM_ENV"]
+
+#: ``FGRAPH_MALLOC_TRIM=0`` (or false/no/off) turns :func:`release_freed_memory` off.
+TRIM_ENV = "FGRAPH_MALLOC_TRIM"
 
 
 @functools.lru_cache(maxsize=1)
@@ -41,9 +46,12 @@ def release_freed_memory() -> bool:
     """Return the heap's free memory to the operating system (``malloc_trim(0)``).
 
     Returns True when memory was handed back, False when none was or when the platform has no
-    ``malloc_trim`` (or ``FGRAPH_MALLOC_TRIM=0`` is set). Never raises.
+    ``malloc_trim`` (or ``FGRAPH_MALLOC_TRIM=0`` is set).
+
+    Raises:
+        ConfigError: ``FGRAPH_MALLOC_TRIM`` is set to something other than a true or false word.
     """
-    if os.environ.get("FGRAPH_MALLOC_TRIM", "1").strip() in ("0", "false", "no", "off"):
+    if not as_bool(f"${TRIM_ENV}", os.environ.get(TRIM_ENV, "1")):
         return False
     trim = _malloc_trim()
     return bool(trim(0)) if trim is not None else False
