@@ -177,7 +177,9 @@ def train(model: str = "fm", dataset: str | None = None, *, data=None, valid=Non
             run writes. Without ``resume`` or ``overwrite``, an ``out`` that holds a run is refused.
         embed_dim: embedding size, for models that take one.
         min_count: the encoder's ``min_count`` (default 1).
-        model_options: more model hyperparameters.
+        model_options: more model hyperparameters. ``pretrained`` (the AFM family's FM pre-training) takes an
+            FM run directory, or ``"fm"``: train that FM first, on the same data with the same embedding
+            size and seed (and the FM's shipped configuration), in ``pretrained-fm/`` inside ``out``.
         dataset_options: options of the data-set builder (e.g. ``{"labels": "pm1"}``).
         protocol: a named training protocol (:data:`fgraph.train.protocols.PROTOCOLS`, e.g. ``"bars"``): its
             values fill the training options not given (here or by the shipped configuration).
@@ -197,6 +199,9 @@ def train(model: str = "fm", dataset: str | None = None, *, data=None, valid=Non
             use by another training (it is locked while this one runs).
         TrainingDivergedError: the loss became NaN or blew up; the last good checkpoint stays in ``out``.
     """
+    # What was given, for the FM of pretrained=fm (`data` is the encoded splits further down).
+    given_data = dict(data=data, valid=valid, test=test, label=label, schema=schema, positive=positive,
+                      fractions=fractions)
     files = _file_options(dataset, data, valid, test, label, schema, positive, fractions, data_dir)
     if files is None and dataset is None:
         dataset = "synthetic"
@@ -252,8 +257,19 @@ def train(model: str = "fm", dataset: str | None = None, *, data=None, valid=Non
         staged = is_staged(model)
         # A staged model (AIM) is built here too, from the user's options, only to refuse a bad option before
         # anything is written; its stages build their own models.
-        net = build_model(model, encoder.space_, **(_read_found(model_options) if staged
-                                                    else _read_pretrained(model_options)))
+        build_options = model_options
+        if not staged and model_options.get("pretrained") == PRETRAIN_HERE:
+            # `pretrained=fm`: an FM on the same rows first, in a run directory of its own inside this one.
+            fm_dir = run.path / PRETRAINED_DIR
+            if overwrite:
+                shutil.rmtree(fm_dir, ignore_errors=True)
+            fm_options = dict(dataset=None if files is not None else dataset, **given_data)
+            _pretrain_fm(fm_dir, model, model_options, fm_options, data_dir, min_count, dataset_options,
+                         as_bool("zoo", zoo), config)
+            seed_everything(config.seed)   # this model's draws do not depend on whether the FM was reused
+            build_options = {**model_options, "pretrained": str(fm_dir)}
+        net = build_model(model, encoder.space_, **(_read_found(build_options) if staged
+                                                    else _read_pretrained(build_options)))
         if overwrite:
             run.clear()   # only now, so that a failure while reading the data leaves the old run intact
             if staged:
@@ -510,6 +526,32 @@ def _layer_options(model, dataset, zoo, embed_dim, min_count, model_options, dat
 
 
 _NEW_RUN = "start a new run with --overwrite or another --out"
+
+
+#: the ``pretrained`` model option that trains the FM first, inside the run (``fgraph train --model afm
+#: --model-option pretrained=fm``); a run directory named like it is written ``./fm``
+PRETRAIN_HERE = "fm"
+#: where a run keeps the FM that ``pretrained=fm`` trained for it
+PRETRAINED_DIR = "pretrained-fm"
+
+
+def _pretrain_fm(fm_dir: Path, model: str, model_options: dict, data_options: dict, data_dir, min_count: int,
+                 dataset_options: dict, zoo: bool, config: TrainConfig) -> None:
+    """Train the FM of ``pretrained=fm`` in ``fm_dir``, on the same data (data set and options, or files and
+    split) and encoder options as the run, with the run's embedding size, seed, task, device and threads, and
+    the FM's own shipped configuration for the data set (if ``zoo`` and there is one). An FM that already
+    ended there (a resumed or repeated run) is used as it is; one stopped midway is resumed."""
+    embed_dim = model_options.get("embed_dim")
+    if embed_dim is None:
+        embed_dim = inspect.signature(MODELS[model].__init__).parameters["embed_dim"].default
+    fm_run = RunDirectory(fm_dir)
+    if fm_run.metrics_path.is_file():
+        print(f"pre-trained FM: {fm_dir} (already trained)")
+        return
+    print(f"pre-training an FM in {fm_dir} (pretrained={PRETRAIN_HERE})")
+    train("fm", **data_options, data_dir=data_dir, out=fm_dir, resume=fm_run.checkpoint_path.is_file(),
+          embed_dim=embed_dim, min_count=min_count, dataset_options=dataset_options, zoo=zoo, seed=config.seed,
+          task=config.task, device=config.device, threads=config.threads, progress=config.progress)
 
 
 def _read_pretrained(model_options: dict) -> dict:

@@ -16,10 +16,11 @@ from fgraph.data import FieldEncoder, FieldLoader
 from fgraph.data.schema import Schema, categorical, numeric
 from fgraph.errors import ConfigError
 from fgraph.explain import pair_graph
-from fgraph.models import AFM, IFM, INN, DeepIFM, build_model
+from fgraph.models import AFM, FM, IFM, INN, DeepIFM, build_model
 from fgraph.nn import AttentiveEdgePooling, FieldAspect, FMInteraction, InteractionSampling
 from fgraph.train import Trainer, TrainConfig, seed_everything
 from fgraph.train.optim import OptimConfig, resolve_groups
+from fgraph.train.protocols import apply_protocol
 
 B, N, D = 5, 6, 8
 
@@ -375,6 +376,71 @@ def test_pretraining_from_an_fm_run(tmp_path, capsys):
         AFM(fm_run.encoder.space_, embed_dim=6, pretrained=str(tmp_path / "afm"))
     with pytest.raises(ConfigError, match="fgraph.api.load_run"):
         build_model("ifm", fm_run.encoder.space_, embed_dim=6, pretrained=tmp_path / "afm")
+
+
+def test_the_bars_init_keeps_the_pretrained_weights(tmp_path):
+    """The bars protocol re-draws every table when the trainer is built; a pre-trained AFM's embeddings and
+    first-order weights are the FM's, not N(0, 1e-4), when training starts (they were re-drawn before)."""
+    fm_run = fg.train("fm", "synthetic", out=tmp_path / "fm", epochs=1, embed_dim=6, progress=False,
+                      dataset_options={"n_samples": 3000})
+    afm = AFM(fm_run.encoder.space_, embed_dim=6, pretrained=fm_run.model)
+    attention = afm.pooling.lin.weight.clone()
+    Trainer(afm, TrainConfig(**apply_protocol("bars", {"progress": False})))
+    torch.testing.assert_close(afm.embedding.weight, fm_run.model.embedding.weight, rtol=0, atol=0)
+    torch.testing.assert_close(afm.linear.weights.weight, fm_run.model.linear.weights.weight, rtol=0, atol=0)
+    assert fm_run.model.embedding.weight.abs().max() > 1e-2          # not what the protocol would draw
+    assert not torch.equal(afm.pooling.lin.weight, attention)         # the rest gets the protocol's init
+
+
+def test_projection_init_fm_starts_a_pretrained_afm_as_its_fm(tmp_path):
+    fm_run = fg.train("fm", "synthetic", out=tmp_path / "fm", epochs=2, embed_dim=6, progress=False,
+                      dataset_options={"n_samples": 3000})
+    afm = AFM(fm_run.encoder.space_, embed_dim=6, pretrained=fm_run.model, projection_init="fm")
+    pairs = afm.pairs.size(1)
+    assert torch.all(afm.projection.weight == pairs) and torch.all(afm.pooling.att.weight == 0)
+    # Uniform attention (a_ij = 1/P) and p = P: the pair term is exactly the FM's, so the model is its FM.
+    Trainer(afm, TrainConfig(**apply_protocol("bars", {"progress": False})))      # and stays so
+    batch = next(iter(FieldLoader(fm_run.data["test"], 64)))
+    afm.eval(), fm_run.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(afm(batch), fm_run.model(batch), rtol=1e-5, atol=1e-5)
+    # A chosen start is kept under a protocol's dense init; the default one is re-drawn (FuxiCTR's Xavier).
+    for init, kept in (("fm", True), ("ones", True), (None, False)):
+        model = AFM(fm_run.encoder.space_, embed_dim=6, projection_init=init)
+        start = model.projection.weight.clone()
+        Trainer(model, TrainConfig(**apply_protocol("bars", {"progress": False})))
+        assert torch.equal(model.projection.weight, start) == kept, init
+    with pytest.raises(ConfigError, match="projection_init must be one of"):
+        AFM(fm_run.encoder.space_, projection_init="twos")
+
+
+def test_pretrained_fm_is_trained_first_inside_the_run(tmp_path, monkeypatch, capsys):
+    loaded = []
+    load_fm = AFM.load_fm
+
+    def recording(self, fm):
+        loaded.append({k: v.clone() for k, v in fm.state_dict().items()})
+        return load_fm(self, fm)
+
+    monkeypatch.setattr(AFM, "load_fm", recording)
+    options = dict(out=tmp_path / "afm", epochs=1, embed_dim=6, progress=False, seed=4,
+                   dataset_options={"n_samples": 3000}, model_options={"pretrained": "fm"})
+    afm_run = fg.train("afm", "synthetic", **options)
+    fm_dir = tmp_path / "afm" / "pretrained-fm"
+    assert "pre-training an FM in" in capsys.readouterr().out
+    fm, _, _ = fg.load_run(fm_dir)
+    assert isinstance(fm, FM) and fm.embedding.dim == 6
+    assert json.loads((fm_dir / "config.json").read_text())["train"]["seed"] == 4
+    assert len(loaded) == 1 and all(torch.equal(loaded[0][k], v) for k, v in fm.state_dict().items())
+    assert json.loads((tmp_path / "afm" / "config.json").read_text())["model_options"]["pretrained"] == "fm"
+    assert isinstance(afm_run.model, AFM)
+    # Run again over the same directory: the FM is trained again only when the run is replaced.
+    fm_mtime = (fm_dir / "metrics.json").stat().st_mtime_ns
+    fg.train("afm", "synthetic", **{**options, "resume": True})
+    assert "already trained" in capsys.readouterr().out
+    assert (fm_dir / "metrics.json").stat().st_mtime_ns == fm_mtime
+    fg.train("afm", "synthetic", **{**options, "overwrite": True})
+    assert "pre-training an FM in" in capsys.readouterr().out
 
 
 def test_interaction_graphs_per_instance_and_per_dataset(planted, trained):

@@ -342,3 +342,38 @@ def test_a_staged_run_stopped_after_a_stage_resumes_to_the_same_model(tmp_path):
     assert mine.keys() == theirs.keys()
     assert all(torch.equal(mine[k], theirs[k]) for k in mine)
     assert resumed.metrics["test"] == whole.metrics["test"]
+
+
+def test_a_warm_started_stage_keeps_the_previous_weights_under_the_bars_init(tmp_path, monkeypatch):
+    """The bars protocol re-draws every table and linear layer when a stage's trainer is built; the warm start
+    must come after it, so a search stage starts from what the previous one learned."""
+    from fgraph.train import Trainer
+
+    previous_states, starts = [], []
+    warm_start, fit = AIM.warm_start, Trainer.fit
+
+    def recording_warm_start(self, previous):
+        previous_states.append({k: v.clone() for k, v in previous.state_dict().items()})
+        return warm_start(self, previous)
+
+    def recording_fit(self, *args, **kwargs):
+        starts.append((self.model.stage, {k: v.clone() for k, v in self.model.state_dict().items()}))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(AIM, "warm_start", recording_warm_start)
+    monkeypatch.setattr(Trainer, "fit", recording_fit)
+    train("aim", "synthetic", out=tmp_path / "run", embed_dim=4, batch_size=256, epochs=1, progress=False,
+          protocol="bars", dataset_options={"n_samples": 2000, "pairs": PLANTED["pairs"]},
+          model_options={"max_order": 3, "grda_c": 0.03})
+    assert [stage for stage, _ in starts] == ["search-2", "search-3", "embed", "retrain"]
+    assert len(previous_states) == 2                     # search-3 and embed; the retraining starts afresh
+    for (stage, start), theirs in zip(starts[1:3], previous_states):
+        copied = [k for k in start if k.startswith(("embeddings.", "linear.")) and k in theirs
+                  and start[k].shape == theirs[k].shape]
+        assert copied, stage
+        for key in copied:
+            assert torch.equal(start[key], theirs[key]), (stage, key)
+    # The first stage and the retraining do get the protocol's N(0, 1e-4) tables.
+    for stage, start in (starts[0], starts[3]):
+        table = next(v for k, v in start.items() if k.startswith("embeddings.") and v.dim() == 2 and v.size(1) > 1)
+        assert table.abs().max().item() < 1e-3, stage

@@ -279,6 +279,27 @@ def test_embedding_init_leaves_dense_weights_and_repeats_with_the_seed():
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
+def test_modules_a_model_keeps_are_not_redrawn_by_the_protocol_init():
+    space = big_space(card=100)
+    seed_everything(0)
+    model = Dense(space)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.keep_weights(model.embedding, model.lin)
+    model.keep_weights(model.lin)                                   # marking twice is marking once
+    assert model.kept_modules() == [model.embedding, model.lin]
+    Trainer(model, TrainConfig(embedding_init="normal", dense_init="xavier_normal", progress=False))
+    after = model.state_dict()
+    for k in ("embedding.tables.0.weight", "lin.weight", "lin.bias"):
+        assert torch.equal(after[k], before[k]), k
+    assert not torch.equal(after["fieldwise.weight"], before["fieldwise.weight"])   # not kept: drawn
+    # The functions take the same skip; the model itself skips everything.
+    assert init_embeddings(model, "normal", 0.01, skip=[model.embedding]) == 0
+    assert init_dense(model, skip=model) == 0
+    assert init_dense(model, skip=[model.lin]) == 1
+    with pytest.raises(ValueError, match="not one of them"):
+        model.keep_weights(nn.Linear(2, 2))
+
+
 def test_default_options_leave_the_model_and_the_rng_alone(data):
     enc, _, _ = data
     seed_everything(0)

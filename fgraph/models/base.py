@@ -252,6 +252,32 @@ class CTRModel(nn.Module):
         finally:
             self.train(was_training)
 
+    # -- weights set on purpose --------------------------------------------------------------------------------
+    def keep_weights(self, *modules: nn.Module) -> None:
+        """Mark ``modules`` (this model's submodules, or the model itself) as holding weights set on purpose:
+        pre-trained, loaded or warm-started. A training protocol's initialisation (the trainer's
+        ``embedding_init`` / ``dense_init``) then leaves them and everything under them as they are.
+
+        Why: the ``bars`` protocol re-draws every embedding table and linear layer when the trainer is built,
+        so an AFM pre-trained from an FM (the AFM paper's setting) silently started from N(0, 1e-4) again.
+
+        Raises:
+            ValueError: a module is not part of this model.
+        """
+        names = {id(m): name for name, m in self.named_modules()}
+        kept = list(getattr(self, "_kept_weights", ()))
+        for module in modules:
+            if id(module) not in names:
+                raise ValueError(f"keep_weights takes modules of this {type(self).__name__}, got a "
+                                 f"{type(module).__name__} that is not one of them")
+            if names[id(module)] not in kept:
+                kept.append(names[id(module)])
+        object.__setattr__(self, "_kept_weights", tuple(kept))
+
+    def kept_modules(self) -> list[nn.Module]:
+        """The modules marked with :meth:`keep_weights` (the model itself is named ``""``)."""
+        return [self.get_submodule(name) for name in getattr(self, "_kept_weights", ())]
+
     # -- hooks the trainer calls ------------------------------------------------------------------------------
     def on_epoch_start(self, epoch: int) -> None:
         """Called before every training epoch (annealing schedules live here)."""

@@ -41,13 +41,21 @@ EMBEDDING_INITS = ("normal", "xavier_uniform", "xavier_normal")
 DENSE_INITS = ("xavier_normal", "xavier_uniform")
 
 
-def _modules(model_or_modules: nn.Module | Iterable[nn.Module]) -> list[nn.Module]:
-    """Every module under ``model_or_modules``, each once (shared modules are not initialised twice)."""
+def _roots(model_or_modules: nn.Module | Iterable[nn.Module]) -> list[nn.Module]:
     roots = [model_or_modules] if isinstance(model_or_modules, nn.Module) else list(model_or_modules)
-    seen, out = set(), []
     for root in roots:
         if not isinstance(root, nn.Module):
             raise TypeError(f"expected a torch module or an iterable of them, got {type(root).__name__}")
+    return roots
+
+
+def _modules(model_or_modules: nn.Module | Iterable[nn.Module],
+             skip: nn.Module | Iterable[nn.Module] = ()) -> list[nn.Module]:
+    """Every module under ``model_or_modules``, each once (shared modules are not initialised twice), less
+    ``skip`` and every module under it (a module reached both inside and outside ``skip`` is skipped)."""
+    skipped = {id(m) for root in _roots(skip) for m in root.modules()}
+    seen, out = set(skipped), []
+    for root in _roots(model_or_modules):
         for module in root.modules():
             if id(module) not in seen:
                 seen.add(id(module))
@@ -55,9 +63,10 @@ def _modules(model_or_modules: nn.Module | Iterable[nn.Module]) -> list[nn.Modul
     return out
 
 
-def field_embeddings(model_or_modules: nn.Module | Iterable[nn.Module]) -> list[FieldEmbedding]:
-    """The :class:`FieldEmbedding` modules under ``model_or_modules``, each once."""
-    return [m for m in _modules(model_or_modules) if isinstance(m, FieldEmbedding)]
+def field_embeddings(model_or_modules: nn.Module | Iterable[nn.Module],
+                     skip: nn.Module | Iterable[nn.Module] = ()) -> list[FieldEmbedding]:
+    """The :class:`FieldEmbedding` modules under ``model_or_modules`` (less those in ``skip``), each once."""
+    return [m for m in _modules(model_or_modules, skip) if isinstance(m, FieldEmbedding)]
 
 
 def embedding_tables(model_or_modules: nn.Module | Iterable[nn.Module]) -> list[Tensor]:
@@ -78,7 +87,7 @@ def _check_kind(kind: str, choices: tuple[str, ...], what: str) -> None:
 
 @torch.no_grad()
 def init_embeddings(model_or_modules: nn.Module | Iterable[nn.Module], kind: str = "normal",
-                    std: float = 1e-4) -> int:
+                    std: float = 1e-4, skip: nn.Module | Iterable[nn.Module] = ()) -> int:
     r"""Re-draw every embedding table under ``model_or_modules``; returns how many tables were drawn.
 
     Args:
@@ -87,6 +96,8 @@ def init_embeddings(model_or_modules: nn.Module | Iterable[nn.Module], kind: str
             ``std=1e-4``), ``"xavier_uniform"`` or ``"xavier_normal"`` (torch's rules on the
             ``(rows, dim)`` table: fan-in ``dim``, fan-out ``rows``; ``std`` is not used).
         std: the standard deviation of ``"normal"``.
+        skip: modules left as they are, with everything under them (pre-trained ones, say:
+            :meth:`CTRModel.keep_weights <fgraph.models.CTRModel.keep_weights>`).
 
     Every row is drawn, the reserved ids included; the ``UNKNOWN`` row of id and bag fields is set back to
     zero (see the module's documentation).
@@ -95,7 +106,7 @@ def init_embeddings(model_or_modules: nn.Module | Iterable[nn.Module], kind: str
     if kind == "normal" and not (math.isfinite(std) and std > 0):
         raise ValueError(f"the std of a normal embedding init must be a finite number > 0, got {std!r}")
     count = 0
-    for emb in field_embeddings(model_or_modules):
+    for emb in field_embeddings(model_or_modules, skip):
         for g, table in enumerate(emb.tables):
             weight = table.weight
             if kind == "normal":
@@ -121,10 +132,12 @@ def _draw(weight: Tensor, fan_in: int, fan_out: int, kind: str) -> None:
         weight.uniform_(-bound, bound)
 
 
-def dense_weights(model_or_modules: nn.Module | Iterable[nn.Module]) -> list[tuple[nn.Module, int, int]]:
-    """``(module, fan_in, fan_out)`` of each module that :func:`init_dense` re-draws (lazy ones left out)."""
+def dense_weights(model_or_modules: nn.Module | Iterable[nn.Module],
+                  skip: nn.Module | Iterable[nn.Module] = ()) -> list[tuple[nn.Module, int, int]]:
+    """``(module, fan_in, fan_out)`` of each module that :func:`init_dense` re-draws (lazy ones and those in
+    ``skip`` left out)."""
     out = []
-    for module in _modules(model_or_modules):
+    for module in _modules(model_or_modules, skip):
         weight = getattr(module, "weight", None)
         if weight is None or is_lazy(weight):
             continue
@@ -136,7 +149,8 @@ def dense_weights(model_or_modules: nn.Module | Iterable[nn.Module]) -> list[tup
 
 
 @torch.no_grad()
-def init_dense(model_or_modules: nn.Module | Iterable[nn.Module], kind: str = "xavier_normal") -> int:
+def init_dense(model_or_modules: nn.Module | Iterable[nn.Module], kind: str = "xavier_normal",
+               skip: nn.Module | Iterable[nn.Module] = ()) -> int:
     r"""Re-draw the dense weight matrices under ``model_or_modules`` and zero their biases; returns how many
     modules were re-drawn.
 
@@ -144,13 +158,14 @@ def init_dense(model_or_modules: nn.Module | Iterable[nn.Module], kind: str = "x
         model_or_modules: a model, a module, or an iterable of modules.
         kind: ``"xavier_normal"`` (:math:`\mathcal N(0, 2/(\mathrm{fan_{in}} + \mathrm{fan_{out}}))`, FuxiCTR's
             choice for its linear layers) or ``"xavier_uniform"`` (the same variance, uniform).
+        skip: modules left as they are, with everything under them (see :func:`init_embeddings`).
 
     Which modules: every ``nn.Linear`` and PyG ``Linear`` (fan-in ``in_features``, fan-out
     ``out_features``) and every PyG ``HeteroLinear`` / :class:`~fgraph.nn.FieldwiseLinear` (each type's
     ``in -> out`` matrix on its own fans). Embedding tables and every other parameter are left as they are.
     """
     _check_kind(kind, DENSE_INITS, "dense")
-    found = dense_weights(model_or_modules)
+    found = dense_weights(model_or_modules, skip)
     for module, fan_in, fan_out in found:
         _draw(module.weight, fan_in, fan_out, kind)
         bias = getattr(module, "bias", None)

@@ -10,7 +10,8 @@ A model class takes part by defining two class methods (plain data in, plain dat
 * ``model.found() -> dict``: what a trained stage found (``interactions``, optionally ``dims``, counts per
   order under ``searched`` and ``kept``);
 * optionally ``model.warm_start(previous_model)``: start a search stage after the first from the previous
-  stage's weights.
+  stage's weights. It is called after the stage's trainer is built, so the copied weights replace the
+  protocol's initial draws, not the other way round.
 
 :func:`fit_stages` runs the search stages, each in ``stages/<stage>`` of the run directory (a complete run
 directory: ``fgraph evaluate``, ``predict`` and ``explain`` read it), and writes ``search.json``. A stage that
@@ -92,12 +93,15 @@ def fit_stages(model: str, encoder, data: dict[str, EncodedData], config: TrainC
             resume = where.checkpoint_path.is_file()
             log(f"stage {stage}: {'resuming' if resume else 'training'} in {where.path}")
             net = build_model(model, space, **stage_options)
+            # The trainer draws the protocol's initialisation (bars: every table and linear layer) first, and
+            # the warm start then copies what the previous stage learned over it: the other way round the
+            # draws replaced the copied embeddings, first-order term, MLP and interaction functions.
+            trainer = Trainer(net, config, encoder=encoder, run_dir=where)
             if index > 0 and hasattr(net, "warm_start"):
                 # From what the previous stage learned (read back from its directory if it ended in an
                 # earlier call); a resumed stage's checkpoint then replaces these weights anyway.
                 net.warm_start(previous if previous is not None else
                                RunDirectory(run.stage_path(plan[index - 1])).load().model)
-            trainer = Trainer(net, config, encoder=encoder, run_dir=where)
             trainer.fit(data["train"], data["valid"], resume=resume, overwrite=where.path.exists() and not resume)
             metrics = {"valid": trainer.evaluate(data["valid"], name="the validation split"),
                        "best_epoch": trainer.best_epoch, "epochs_run": trainer.epoch}

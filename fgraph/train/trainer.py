@@ -336,7 +336,9 @@ class Trainer:
         run_info: extra plain data stored in the checkpoint (e.g. how the data set was built).
         initialize: apply ``config.embedding_init`` / ``config.dense_init`` to the model (the default). Pass
             False for a model whose weights must stay as they are (one that is only scored, say); a resume
-            loads its checkpoint over these draws anyway.
+            loads its checkpoint over these draws anyway. The modules a model marked with
+            :meth:`~fgraph.models.CTRModel.keep_weights` (a pre-trained AFM's embeddings, an AIM stage
+            warm-started from the previous one) are never re-drawn.
 
     The initialisations of ``embedding_init`` and ``dense_init`` are drawn here, once, from torch's global
     random number generator, before the model moves to its device and before the optimisers are built (seed
@@ -365,10 +367,12 @@ class Trainer:
         self.device = distributed.device_for(config.device)
         if self.world_size > 1:
             distributed.check_model(model, self.device)
+        # Weights the model holds on purpose (pre-trained, warm-started: CTRModel.keep_weights) are not re-drawn.
+        kept = model.kept_modules()
         if initialize and config.embedding_init is not None:
-            init_embeddings(self.model, config.embedding_init, config.embedding_init_std)
+            init_embeddings(self.model, config.embedding_init, config.embedding_init_std, skip=kept)
         if initialize and config.dense_init is not None:
-            init_dense(self.model, config.dense_init)
+            init_dense(self.model, config.dense_init, skip=kept)
         self.model.to(self.device)
         self.history: list[dict] = []
         self.best_epoch, self.best_value, self.best_state = None, None, None
