@@ -217,13 +217,12 @@ class AFM(AttentivePairModel):
         if projection_init not in PROJECTION_INITS:
             raise ConfigError(f"AFM's projection_init must be one of {list(PROJECTION_INITS)}, got "
                               f"{projection_init!r}")
-        self.projection_init = projection_init
         nn.init.constant_(self.projection.weight, self.pairs.size(1) if projection_init == "fm" else 1.0)
         if projection_init == "fm":
             nn.init.zeros_(self.pooling.att.weight)              # h = 0: uniform attention a_ij = 1/P
-            self.keep_weights(self.pooling.att)
         if projection_init is not None:
-            self.keep_weights(self.projection)   # chosen on purpose: a protocol's dense init leaves it
+            # Chosen on purpose: a protocol's dense init leaves them.
+            self.keep_weights(self.projection, *([self.pooling.att] if projection_init == "fm" else []))
 
     def forward(self, batch: TabularBatch) -> Tensor:
         pooled = self.pooling(self.embedding(batch), self.pairs)
