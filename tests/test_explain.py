@@ -198,6 +198,16 @@ def _model(name, enc):
     return model
 
 
+def _graphs_close(a, b, rel=1e-5) -> bool:
+    """Same nodes, node attributes and edges; edge attributes equal up to float rounding (a row's scores come out
+    of matrix products whose rounding may depend on how many rows share the batch)."""
+    if a.graph != b.graph or list(a.nodes(data=True)) != list(b.nodes(data=True)) or set(a.edges) != set(b.edges):
+        return False
+    return all(a.edges[e].keys() == b.edges[e].keys()
+               and all(b.edges[e][k] == pytest.approx(v, rel=rel, abs=1e-7) for k, v in a.edges[e].items())
+               for e in a.edges)
+
+
 def _record_edges(rec, b):
     """``{(source, target): {attr: value}}`` of row ``b`` of a layer record, read in the flat edge order."""
     adj = rec.adj
@@ -249,7 +259,7 @@ def test_interaction_graph_takes_the_same_arguments_for_every_family(planted, sm
     # A TabularBatch and a loader are the same rows as the EncodedData.
     for other in (next(iter(FieldLoader(data, 40))), FieldLoader(data, 16)):
         again = interaction_graph(model, other, level="instance", encoder=enc, rows=[7, 2])
-        assert all(nx.utils.graphs_equal(a, b) for x, y in zip(inst, again) for a, b in zip(x, y))
+        assert all(_graphs_close(a, b) for x, y in zip(inst, again) for a, b in zip(x, y))
         mean = interaction_graph(model, other, level="dataset")
         for a, b in zip(ds, mean):
             assert set(a.edges) == set(b.edges)

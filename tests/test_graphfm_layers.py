@@ -54,6 +54,35 @@ def test_edge_scorer_matches_eq7_on_both_paths_and_is_symmetric(x):
     assert bool(((fast > 0) & (fast < 1)).all())
 
 
+@pytest.mark.parametrize("self_loops", [True, False])
+def test_edge_scorer_scores_each_pair_once_with_the_same_values_and_gradients(x, self_loops):
+    """On a complete field graph the scorer runs its MLP on the n(n+1)/2 (or n(n-1)/2) unordered pairs only; the
+    edges, the values and the gradients (a pair's gradient is the sum over its two edges) match Eq. 7 on every
+    ordered edge."""
+    scorer = EdgeScorer(D, 16)
+    adj = DenseAdj.complete(B, N, self_loops=self_loops)
+    flat = x.reshape(B * N, D).requires_grad_()
+    calls = []
+    scorer.lin1.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape))
+    fast = scorer(flat, adj)
+    assert calls == [(B, N * (N + 1) // 2 if self_loops else N * (N - 1) // 2, D)]
+    ref = scores_dense(scorer, x)
+    if not self_loops:
+        ref = ref[:, ~torch.eye(N, dtype=torch.bool)].view(B, N, N - 1)
+    torch.testing.assert_close(adj.edges(fast), ref, atol=1e-6, rtol=1e-5)
+    weight = torch.randn(fast.shape)                       # a loss that weighs the two edges of a pair apart
+    grad_fast = torch.autograd.grad((fast * weight).sum(), [flat, scorer.lin1.weight])
+    full = EdgeScorer(D, 16, symmetric=False)
+    full.load_state_dict(scorer.state_dict())
+    slow = full(flat, adj)
+    assert slow.shape == fast.shape
+    grad_slow = torch.autograd.grad((slow * weight).sum(), [flat, full.lin1.weight])
+    torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-5)
+    for a, b in zip(grad_fast, grad_slow):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert "symmetric=False" in repr(full) and "symmetric" not in repr(scorer)
+
+
 @pytest.mark.parametrize("m", [1, 3, N])
 def test_topk_keeps_exactly_m_per_node_on_both_paths(x, m):
     scorer = EdgeScorer(D)

@@ -20,11 +20,17 @@ class EdgeScorer(FieldMessagePassing):
     :math:`\mathbf{e}_i \odot \mathbf{e}_j` only, so it is symmetric: :math:`p_{ij} = p_{ji}`.
 
     On a field graph (a :class:`~fgraph.graph.DenseAdj`) all pairs are scored as one ``(B, n, n)`` tensor;
-    on any other graph the edges of ``edge_index`` are scored.
+    on any other graph the edges of ``edge_index`` are scored. On a complete field graph the symmetry is
+    used: only the :math:`n(n+1)/2` unordered pairs (:math:`n(n-1)/2` without self-loops) go through the
+    MLP, and every edge reads its pair's score. :math:`\mathbf{e}_i \odot \mathbf{e}_j` and
+    :math:`\mathbf{e}_j \odot \mathbf{e}_i` are the same floats, so this is the same function at a little
+    over half the cost, and the gradient of a pair's score is the sum over its two edges.
 
     Args:
         in_channels: node feature size ``d``.
         hidden_channels: width of the hidden layer (16 in the authors' code).
+        symmetric: score each unordered pair once on a complete field graph (default True); False scores
+            every ordered edge, for comparisons.
 
     Shapes:
         - **input:** node features ``(N, d)``, ``edge_index`` ``(2, E)`` or a ``DenseAdj``
@@ -32,9 +38,11 @@ class EdgeScorer(FieldMessagePassing):
           order: ``adj.edges(scores)`` is the ``(B, n, k)`` view)
     """
 
-    def __init__(self, in_channels: int, hidden_channels: int = 16):
+    def __init__(self, in_channels: int, hidden_channels: int = 16, symmetric: bool = True):
         super().__init__(aggr="sum")
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
+        self.symmetric = bool(symmetric)
+        self._pairs: dict = {}
         self.lin1 = nn.Linear(in_channels, hidden_channels)
         self.lin2 = nn.Linear(hidden_channels, 1)
         self.reset_parameters()
@@ -44,11 +52,38 @@ class EdgeScorer(FieldMessagePassing):
         self.lin2.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor | DenseAdj) -> Tensor:
+        if self.symmetric and isinstance(edge_index, DenseAdj) and edge_index.is_complete and not self.explain:
+            return self._pair_scores(x, edge_index)
         return self.edge_updater(edge_index, x=x)
+
+    def _pair_index(self, adj: DenseAdj) -> tuple[Tensor, Tensor, Tensor]:
+        """``(row, col)`` of the unordered pairs and, for every edge slot ``(i, s)`` of the complete graph,
+        the number of its pair (cached per size and device)."""
+        key = (adj.num_nodes, adj.self_loops, str(adj.device))
+        if key not in self._pairs:
+            n = adj.num_nodes
+            row, col = torch.triu_indices(n, n, offset=0 if adj.self_loops else 1, device=adj.device)
+            number = torch.full((n, n), -1, dtype=torch.long, device=adj.device)
+            pair = torch.arange(row.numel(), device=adj.device)
+            number[row, col] = pair
+            number[col, row] = pair
+            target = torch.arange(n, device=adj.device).view(n, 1)
+            slots = number[target, adj.local_index()[0]]                 # (n, k)
+            self._pairs[key] = (row, col, slots.reshape(-1))
+        return self._pairs[key]
+
+    def _pair_scores(self, x: Tensor, adj: DenseAdj) -> Tensor:
+        B, n, k = adj.shape
+        adj._check_nodes(x)
+        row, col, slots = self._pair_index(adj)
+        dense = x.view(B, n, x.size(-1))
+        scores = self.edge_update(dense[:, row], dense[:, col])          # (B, P)
+        return scores.index_select(1, slots).reshape(-1)                  # (B * n * k,) in the flat edge order
 
     def edge_update(self, x_i: Tensor, x_j: Tensor) -> Tensor:
         hidden = torch.relu(self.lin1(x_i * x_j))
         return torch.sigmoid(self.lin2(hidden)).squeeze(-1)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.in_channels}, hidden={self.hidden_channels})"
+        return (f"{type(self).__name__}({self.in_channels}, hidden={self.hidden_channels}"
+                + ("" if self.symmetric else ", symmetric=False") + ")")
