@@ -552,9 +552,10 @@ def graphfm_note(rows: list[dict]) -> str:
             f"as n^{er:.2f}. By default layer k keeps m_k = n, ⌈n/2⌉ and ⌈n/4⌉ neighbours per field, so the "
             "attention of layers 2 and 3 covers n·n/2 and n·n/4 pairs instead of n², and the model (which "
             "aggregates the kept neighbours with batched products) gains on the reference (which gathers them "
-            "into (B, n, m, d) tensors) as n grows. But the edge scorer of every layer still scores all n² pairs "
-            "and layer 1 keeps them all, so each part of the step is still proportional to n²: top-k lowers the "
-            "constant, not the order. A slope below 2 over this range most likely comes from the parts that grow "
+            "into (B, n, m, d) tensors) as n grows. But the edge scorer of every layer still scores all n(n+1)/2 "
+            "unordered pairs (the reference scores all n² ordered ones) and layer 1 keeps them all, so each part "
+            "of the step is still proportional to n²: top-k and the scorer's symmetry lower the constant, not the "
+            "order. A slope below 2 over this range most likely comes from the parts that grow "
             "more slowly (the lookup, the readout, the per-field work) still weighing at these n; this run does "
             "not time beyond them.")
 
