@@ -13,10 +13,11 @@ TEMPERATURE_MODES = ("input", "logit")
 
 
 @lru_cache(maxsize=64)
-def upper_pairs(num_nodes: int, device: torch.device = torch.device("cpu")) -> Tensor:
+def upper_pairs(num_nodes: int, device: torch.device = torch.device("cpu"), diagonal: bool = False) -> Tensor:
     """The pairs ``i < j`` of ``num_nodes`` nodes as a ``(2, n(n-1)/2)`` index, in row-major order
-    ``(0,1), (0,2), ..., (1,2), ...`` (the order of :func:`itertools.combinations`)."""
-    return torch.triu_indices(num_nodes, num_nodes, offset=1, device=device)
+    ``(0,1), (0,2), ..., (1,2), ...`` (the order of :func:`itertools.combinations`); with ``diagonal`` the
+    pairs ``i <= j``, ``(2, n(n+1)/2)``, ``(0,0), (0,1), ...``."""
+    return torch.triu_indices(num_nodes, num_nodes, offset=0 if diagonal else 1, device=device)
 
 
 def pair_products(x: Tensor, pairs: Tensor) -> Tensor:

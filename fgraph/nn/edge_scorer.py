@@ -1,11 +1,27 @@
 r"""Learned edge scoring (GraphFM's interaction selection metric)."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch import Tensor, nn
 
 from ..graph.adjacency import DenseAdj
+from .attentive_edge_pooling import pair_products, upper_pairs
 from .message_passing import FieldMessagePassing
+
+
+@lru_cache(maxsize=64)
+def pair_slots(num_nodes: int, self_loops: bool, device: torch.device) -> Tensor:
+    """For every edge slot ``(i, s)`` of the complete graph, in the flat ``(n, k)`` edge order, the column of its
+    unordered pair in :func:`upper_pairs` (``diagonal=self_loops``)."""
+    pairs = upper_pairs(num_nodes, device, diagonal=self_loops)
+    number = torch.empty(num_nodes, num_nodes, dtype=torch.long, device=device)
+    column = torch.arange(pairs.size(1), device=device)
+    number[pairs[0], pairs[1]] = column
+    number[pairs[1], pairs[0]] = column
+    source = DenseAdj.complete(1, num_nodes, self_loops, device).local_index()[0]          # (n, k)
+    return number.gather(1, source).reshape(-1)
 
 
 class EdgeScorer(FieldMessagePassing):
@@ -42,7 +58,6 @@ class EdgeScorer(FieldMessagePassing):
         super().__init__(aggr="sum")
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
         self.symmetric = bool(symmetric)
-        self._pairs: dict = {}
         self.lin1 = nn.Linear(in_channels, hidden_channels)
         self.lin2 = nn.Linear(hidden_channels, 1)
         self.reset_parameters()
@@ -56,33 +71,19 @@ class EdgeScorer(FieldMessagePassing):
             return self._pair_scores(x, edge_index)
         return self.edge_updater(edge_index, x=x)
 
-    def _pair_index(self, adj: DenseAdj) -> tuple[Tensor, Tensor, Tensor]:
-        """``(row, col)`` of the unordered pairs and, for every edge slot ``(i, s)`` of the complete graph,
-        the number of its pair (cached per size and device)."""
-        key = (adj.num_nodes, adj.self_loops, str(adj.device))
-        if key not in self._pairs:
-            n = adj.num_nodes
-            row, col = torch.triu_indices(n, n, offset=0 if adj.self_loops else 1, device=adj.device)
-            number = torch.full((n, n), -1, dtype=torch.long, device=adj.device)
-            pair = torch.arange(row.numel(), device=adj.device)
-            number[row, col] = pair
-            number[col, row] = pair
-            target = torch.arange(n, device=adj.device).view(n, 1)
-            slots = number[target, adj.local_index()[0]]                 # (n, k)
-            self._pairs[key] = (row, col, slots.reshape(-1))
-        return self._pairs[key]
-
     def _pair_scores(self, x: Tensor, adj: DenseAdj) -> Tensor:
-        B, n, k = adj.shape
-        adj._check_nodes(x)
-        row, col, slots = self._pair_index(adj)
-        dense = x.view(B, n, x.size(-1))
-        scores = self.edge_update(dense[:, row], dense[:, col])          # (B, P)
-        return scores.index_select(1, slots).reshape(-1)                  # (B * n * k,) in the flat edge order
+        n = adj.num_nodes
+        dense = adj.target(x).squeeze(2)                                   # (B, n, d), the shape checked
+        pairs = upper_pairs(n, adj.device, diagonal=adj.self_loops)
+        scores = self.score(pair_products(dense, pairs))                  # (B, P)
+        return scores.index_select(1, pair_slots(n, adj.self_loops, adj.device)).reshape(-1)
 
     def edge_update(self, x_i: Tensor, x_j: Tensor) -> Tensor:
-        hidden = torch.relu(self.lin1(x_i * x_j))
-        return torch.sigmoid(self.lin2(hidden)).squeeze(-1)
+        return self.score(x_i * x_j)
+
+    def score(self, inter: Tensor) -> Tensor:
+        """Eq. 7's MLP on element-wise products ``(..., d)``, giving ``(...)`` scores in (0, 1)."""
+        return torch.sigmoid(self.lin2(torch.relu(self.lin1(inter)))).squeeze(-1)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.in_channels}, hidden={self.hidden_channels}"
