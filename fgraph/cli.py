@@ -34,6 +34,7 @@ TRAIN_FLAGS = {
     "grad_clip": (float, "clip the gradient norm to this value"),
     "lr_schedule": (str, "plateau: lr x lr_factor on every epoch without improvement"),
     "lr_factor": (float, "the plateau schedule's factor"),
+    "lr_patience": (int, "epochs in a row without improvement the plateau schedule lets pass before reducing"),
     "min_lr": (float, "the plateau schedule's floor"),
     "embedding_regularizer": (float, "lambda of lambda/2 ||W||^2 on the embedding tables, in the loss"),
     "net_regularizer": (float, "the same on every other weight"),

@@ -94,6 +94,52 @@ def test_without_a_schedule_the_lr_stays_and_the_counter_still_stops(data):
     assert [h["lr"] for h in t.history] == [1e-2] * 6 and len(t.history) == 6
 
 
+# improve, improve, then three worse, a best, then worse to the stop.
+AUCS_WOBBLE = [0.60, 0.70, 0.65, 0.64, 0.63, 0.72, 0.71, 0.70, 0.69, 0.68, 0.67, 0.66]
+
+
+def expected_patient_lrs(lr0, f):
+    """By hand, lr_patience 1 and patience 5 on AUCS_WOBBLE: the lr each epoch ran at. Epoch 3 is the first
+    worse one (let pass), epoch 4 the second in a row (reduce, count back to 0), epoch 5 worse (let pass),
+    epoch 6 the best (both counts back to 0), epochs 7-10 worse (reduce after 8 and after 10), epoch 11 the
+    fifth worse in a row: stop."""
+    return [lr0] * 4 + [lr0 * f] * 4 + [lr0 * f * f] * 2 + [lr0 * f ** 3]
+
+
+def test_plateau_lr_patience_lets_epochs_pass_before_reducing(data):
+    enc, train, valid = data
+    seed_everything(0)
+    lr0, f = 1e-2, 0.5
+    t = scripted(Trainer(FM(enc.space_, embed_dim=4), TrainConfig(
+        **CFG, epochs=12, lr=lr0, lr_schedule="plateau", lr_factor=f, lr_patience=1, patience=5)), AUCS_WOBBLE)
+    t.fit(train, valid)
+    assert [h["lr"] for h in t.history] == pytest.approx(expected_patient_lrs(lr0, f), rel=1e-12)
+    assert len(t.history) == 11 and t.best_epoch == 6 and t.bad_epochs == 5 and t.lr_bad_epochs == 1
+    # lr_patience 0 is the FuxiCTR schedule of the test above: a reduction on every worse epoch.
+    seed_everything(0)
+    t0 = scripted(Trainer(FM(enc.space_, embed_dim=4), TrainConfig(
+        **CFG, epochs=12, lr=lr0, lr_schedule="plateau", lr_factor=f, lr_patience=0, patience=3)), AUCS)
+    t0.fit(train, valid)
+    assert [h["lr"] for h in t0.history] == pytest.approx(expected_lrs(lr0, f, 1e-6)[0], rel=1e-12)
+
+
+def test_resume_keeps_the_lr_patience_count(data, tmp_path):
+    enc, train, valid = data
+    opts = dict(CFG, lr=1e-2, lr_schedule="plateau", lr_factor=0.5, lr_patience=1, patience=5)
+
+    def trainer(run_dir, epochs):
+        seed_everything(0)
+        return scripted(Trainer(FM(enc.space_, embed_dim=4), TrainConfig(**opts, epochs=epochs), encoder=enc,
+                                run_dir=run_dir), AUCS_WOBBLE)
+
+    straight = trainer(tmp_path / "a", 12).fit(train, valid)
+    trainer(tmp_path / "b", 7).fit(train, valid)        # epoch 7: one worse epoch counted, not yet reduced
+    assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["lr_bad_epochs"] == 1
+    resumed = trainer(tmp_path / "b", 12).fit(train, valid, resume=True)
+    assert [h["lr"] for h in resumed.history] == [h["lr"] for h in straight.history]
+    assert resumed.learning_rates() == straight.learning_rates()
+
+
 class TwoOptimisers(CTRModel):
     """An FM-like model with one parameter stepped on validation batches (like FIVES's adjacency)."""
 
@@ -457,7 +503,7 @@ def test_net_regularizer_covers_every_trained_non_table_parameter(data):
 
 @pytest.mark.parametrize("option,value", [
     ("lr_schedule", "cosine"), ("lr_schedule", 1), ("lr_factor", 1.0), ("lr_factor", 0), ("lr_factor", "x"),
-    ("lr_factor", -0.5), ("min_lr", -1e-6), ("min_lr", "abc"), ("embedding_init", "uniform"),
+    ("lr_factor", -0.5), ("lr_patience", -1), ("lr_patience", 1.5), ("min_lr", -1e-6), ("min_lr", "abc"), ("embedding_init", "uniform"),
     ("embedding_init_std", 0.0), ("embedding_init_std", float("nan")), ("dense_init", "kaiming"),
     ("embedding_regularizer", -1), ("net_regularizer", "lots"), ("regularizer_form", "batch"),
     ("protocol", "fuxictr"), ("protocol", 3),

@@ -109,6 +109,11 @@ class TrainConfig:
             ``monitor`` does not improve, the learning rate of every parameter group of every optimiser that
             steps on training batches is multiplied by ``lr_factor``, down to ``min_lr`` (FuxiCTR's
             reduce-on-plateau; the same epochs count towards ``patience``). Needs validation data.
+        lr_patience: how many validated epochs in a row without improvement ``"plateau"`` lets pass before it
+            reduces (torch's ``ReduceLROnPlateau(patience=...)``): 0, the default and FuxiCTR's, reduces on every
+            such epoch; 1 on the second in a row, and so on. The count restarts after each reduction and at each
+            improvement. ``patience`` (the stop) keeps counting every epoch without improvement, so a run can
+            only see a reduction before it stops if ``patience > lr_patience + 1``.
         lr_factor: the factor of ``"plateau"``, ``0 < lr_factor < 1``.
         min_lr: the floor of ``"plateau"`` (a group already at or below it is left as it is).
         embedding_init: ``None`` (the model's own initialisation), ``"normal"`` (std ``embedding_init_std``),
@@ -146,6 +151,7 @@ class TrainConfig:
     divergence_factor: float | None = 1000.0
     lr_schedule: str | None = None
     lr_factor: float = 0.1
+    lr_patience: int = 0
     min_lr: float = 1e-6
     embedding_init: str | None = None
     embedding_init_std: float = 1e-4
@@ -201,6 +207,7 @@ class TrainConfig:
         check("divergence_factor", as_float, minimum=1.0, strict_min=True, allow_none=True)
         check("lr_schedule", as_str, choices=LR_SCHEDULES, allow_none=True)
         check("lr_factor", _as_open_unit)
+        check("lr_patience", as_int, minimum=0)
         check("min_lr", as_float, minimum=0.0)
         check("embedding_init", as_str, choices=EMBEDDING_INITS, allow_none=True)
         check("embedding_init_std", as_float, minimum=0.0, strict_min=True)
@@ -378,6 +385,7 @@ class Trainer:
         self.best_epoch, self.best_value, self.best_state = None, None, None
         self.epoch = 0
         self.bad_epochs = 0
+        self.lr_bad_epochs = 0      # epochs without improvement since the last improvement or lr reduction
         self.clip_range: tuple[float, float] | None = None
         #: the loss of the run's first training batch, the yardstick of ``divergence_factor``
         self.divergence_reference: float | None = None
@@ -684,11 +692,14 @@ class Trainer:
         metric = self.config.monitor
         if is_better(metric, value, self.best_value):
             self.best_value, self.best_epoch, self.bad_epochs = value, self.epoch, 0
+            self.lr_bad_epochs = 0
             self.best_state = copy.deepcopy(self.model.state_dict())
         else:
             self.bad_epochs += 1
-            if self.config.lr_schedule == "plateau":
+            self.lr_bad_epochs += 1
+            if self.config.lr_schedule == "plateau" and self.lr_bad_epochs > self.config.lr_patience:
                 self._reduce_lr()
+                self.lr_bad_epochs = 0
 
     def _drop_last_batch(self, data: EncodedData, what: str) -> bool:
         """Whether the shuffled batches of ``data`` that the model trains on drop their last, smaller batch:
@@ -812,6 +823,7 @@ class Trainer:
             "best_epoch": self.best_epoch,
             "best_value": self.best_value,
             "bad_epochs": self.bad_epochs,
+            "lr_bad_epochs": self.lr_bad_epochs,
             "history": self.history,
             "clip_range": None if self.clip_range is None else list(self.clip_range),
             "divergence_reference": self.divergence_reference,
@@ -913,6 +925,7 @@ class Trainer:
         self.best_state = best
         self.epoch, self.best_epoch = state["epoch"], state.get("best_epoch")
         self.best_value, self.bad_epochs = state.get("best_value"), state.get("bad_epochs", 0)
+        self.lr_bad_epochs = state.get("lr_bad_epochs", 0)   # older checkpoints: lr_patience 0 needs no count
         self.history = list(state["history"])
         self.clip_range = None if state.get("clip_range") is None else tuple(state["clip_range"])
         self.divergence_reference = state.get("divergence_reference")
