@@ -32,7 +32,7 @@ TRAIN_FLAGS = {
     "device": (str, "torch device"),
     "threads": (int, "torch threads"),
     "grad_clip": (float, "clip the gradient norm to this value"),
-    "lr_schedule": (str, "plateau: lr x lr_factor on every epoch without improvement"),
+    "lr_schedule": (str, "plateau: lr x lr_factor after lr_patience + 1 epochs in a row without improvement"),
     "lr_factor": (float, "the plateau schedule's factor"),
     "lr_patience": (int, "epochs in a row without improvement the plateau schedule lets pass before reducing"),
     "min_lr": (float, "the plateau schedule's floor"),
