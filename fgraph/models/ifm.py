@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..data.loader import TabularBatch
+from ..errors import ConfigError
 from ..nn.field_aspect import FieldAspect
 from ..nn.interaction_sampling import InteractionSampling
 from ..nn.mlp import MLP
@@ -13,6 +14,8 @@ from .afm import AttentivePairModel
 from .base import extends, register_model
 
 PAIR_REDUCTIONS = ("concat", "sum")
+#: the ``aspect_init`` values of :class:`IFM`
+ASPECT_INITS = (None, "ones", "fm")
 
 
 @register_model("ifm")
@@ -36,6 +39,12 @@ class IFM(AttentivePairModel):
         factorise: False for the unfactorised field aspect (IFM⁻, a free vector per field pair).
         field_l2: weight decay on the field aspect's parameters only (the paper's :math:`\lambda_F`).
         sample_pairs: ``c`` pairs kept per batch (an int, or a fraction of the pairs as a float); None keeps all.
+        aspect_init: where the pair term starts. ``None`` or ``"ones"``: :math:`\mathbf{f}_{ij} \approx \mathbf{1}`
+            (see :class:`~fgraph.nn.FieldAspect`), so that with the near-uniform attention of :math:`\tau = 10`
+            the pair term starts at about :math:`1/P` of the FM's. ``"fm"``: :math:`\mathbf{f}_{ij} \approx
+            P\,\mathbf{1}` and the attention's :math:`\mathbf{h} = 0` (uniform :math:`T_{ij} = 1/P`), so that
+            an IFM pre-trained from an FM starts as that FM, as AFM's ``projection_init="fm"`` does; a
+            protocol's dense init then leaves :math:`\mathbf{h}`. fgraph's option, not the paper's.
     """
 
     #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel)
@@ -50,10 +59,18 @@ class IFM(AttentivePairModel):
 
     @extends(AttentivePairModel.__init__, temperature=10.0)
     def __init__(self, space, *, field_factors: int = 8, factorise: bool = True, field_l2: float | None = None,
-                 sample_pairs: int | float | None = None, **options):
+                 sample_pairs: int | float | None = None, aspect_init: str | None = None, **options):
         super().__init__(space, **options)
+        if aspect_init not in ASPECT_INITS:
+            raise ConfigError(f"{type(self).__name__}'s aspect_init must be one of {list(ASPECT_INITS)}, got "
+                              f"{aspect_init!r}")
         self.field_l2 = field_l2
-        self.field_aspect = FieldAspect(space.num_fields, self.embedding.dim, field_factors if factorise else None)
+        scale = float(self.pairs.size(1)) if aspect_init == "fm" else 1.0
+        self.field_aspect = FieldAspect(space.num_fields, self.embedding.dim, field_factors if factorise else None,
+                                        init_scale=scale)
+        if aspect_init == "fm":
+            nn.init.zeros_(self.pooling.att.weight)              # h = 0: uniform T_ij = 1/P
+            self.keep_weights(self.pooling.att)
         self.sampler = None if sample_pairs is None else InteractionSampling(sample_pairs)
 
     def interactions(self, e: Tensor, reduce: bool = True) -> tuple[Tensor, Tensor, Tensor | None]:

@@ -20,13 +20,16 @@ class FieldAspect(nn.Module):
     :math:`\mathbf{U}` is stored transposed, one row per field (``U.shape == (n, K_F)``). The paper gives no
     initialisation; both variants start at :math:`\mathbf{f}_{ij} \approx \mathbf{1}` (plus noise of
     ``init_std``), so that IFM starts where AFM with :math:`\mathbf{p} = \mathbf{1}` does and the field aspect
-    learns departures from "every factor counts".
+    learns departures from "every factor counts". ``init_scale`` :math:`s` moves that start to
+    :math:`\mathbf{f}_{ij} \approx s\,\mathbf{1}` (IFM's ``aspect_init="fm"`` takes :math:`s = P`, the number of
+    pairs).
 
     Args:
         num_fields: ``n``.
         out_channels: ``K``, the embedding size the importance vectors weight.
         factors: ``K_F``; ``None`` for the unfactorised :math:`\mathbf{F}`.
         init_std: standard deviation of the initial noise.
+        init_scale: :math:`s`, the value every entry of :math:`\mathbf{f}_{ij}` starts near.
 
     Shapes:
         - **input:** field indices ``(2, P)`` (any pairs of fields, e.g. a graph's ``field[edge_index]``),
@@ -34,12 +37,16 @@ class FieldAspect(nn.Module):
         - **output:** ``(P, K)``
     """
 
-    def __init__(self, num_fields: int, out_channels: int, factors: int | None = 8, init_std: float = 0.01):
+    def __init__(self, num_fields: int, out_channels: int, factors: int | None = 8, init_std: float = 0.01,
+                 init_scale: float = 1.0):
         super().__init__()
         if num_fields < 2 or out_channels < 1:
             raise ValueError(f"need num_fields >= 2 and out_channels >= 1, got {num_fields} and {out_channels}")
         if factors is not None and factors < 1:
             raise ValueError(f"factors must be >= 1 (or None for the unfactorised F), got {factors}")
+        if not init_scale > 0:
+            raise ValueError(f"init_scale must be > 0, got {init_scale}")
+        self.init_scale = float(init_scale)
         self.num_fields, self.out_channels, self.factors, self.init_std = num_fields, out_channels, factors, init_std
         if factors is None:
             num_pairs = num_fields * (num_fields - 1) // 2
@@ -57,11 +64,11 @@ class FieldAspect(nn.Module):
     def reset_parameters(self) -> None:
         with torch.no_grad():
             if self.factors is None:
-                self.F.normal_(1.0, self.init_std)
+                self.F.normal_(self.init_scale, self.init_std)
             else:
-                # U_i ⊙ U_j ≈ 1 and the columns of D sum to ≈ 1, so f_ij ≈ 1.
+                # U_i ⊙ U_j ≈ 1 and the columns of D sum to ≈ s, so f_ij ≈ s.
                 self.U.normal_(1.0, self.init_std)
-                self.D.normal_(1.0 / self.factors, self.init_std)
+                self.D.normal_(self.init_scale / self.factors, self.init_std)
 
     def forward(self, fields: Tensor) -> Tensor:
         if fields.dim() != 2 or fields.size(0) != 2:
