@@ -263,3 +263,35 @@ def test_batchnorm_model_on_a_single_row_is_refused_clearly(data):
     model = DeepFM(enc.space_, embed_dim=4, mlp_dims=(8,), mlp_batch_norm=True)
     with pytest.raises(ConfigError, match=r"training data has 1 row\(s\).*BatchNorm needs at least 2 rows"):
         Trainer(model, TrainConfig(epochs=1, batch_size=256, progress=False), encoder=enc).fit(train.take(torch.tensor([0])), valid)
+
+
+def test_flush_denormal_holds_during_fit_and_predict_and_is_restored(data, monkeypatch):
+    from fgraph.train import numerics
+    from fgraph.train.numerics import flush_denormals, flushing_denormals
+
+    assert not flushing_denormals()                              # torch's default
+    seen = []
+    forward = FM.forward
+    monkeypatch.setattr(FM, "forward", lambda self, batch: (seen.append(flushing_denormals()), forward(self, batch))[1])
+    t = fit(FM, data, epochs=1)
+    assert seen and all(seen)                                    # every training and validation batch
+    assert not flushing_denormals()                              # restored after fit
+    seen.clear()
+    t.predict(data[3])
+    assert seen and all(seen) and not flushing_denormals()
+    seen.clear()
+    fit(FM, data, epochs=1, flush_denormal=False)
+    assert seen and not any(seen)
+    # Inside the block a subnormal product is 0; a state found on is left on.
+    with flush_denormals():
+        assert float(torch.full((1,), 1e-40) * 1.0) == 0.0
+        with flush_denormals():
+            pass
+        assert flushing_denormals()
+    assert float(torch.full((1,), 1e-40) * 1.0) > 0.0
+    # A CPU without the flag: nothing is set, nothing restored.
+    monkeypatch.setattr(numerics.torch, "set_flush_denormal", lambda on: False)
+    with flush_denormals():
+        assert not flushing_denormals()
+    with pytest.raises(Exception, match="flush_denormal"):
+        TrainConfig(flush_denormal="maybe")
