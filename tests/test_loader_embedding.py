@@ -425,3 +425,28 @@ def test_fm_with_field_dims_matches_manual():
     ref = model.linear.bias + manual_embedding(model.linear.weights, batch)[..., 0].sum(1) \
         + pairwise_loops(manual_embedding(model.embedding, batch))
     torch.testing.assert_close(model(batch), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_fm_dropout_drops_coordinates_of_the_interaction_vector_and_is_off_in_eval():
+    torch.manual_seed(11)
+    model = FM(SPACE, embed_dim=8, dropout=0.5)
+    with torch.no_grad():
+        model.linear.weights.weight.normal_()
+    batch = random_batch(SPACE, 5, seed=12)
+    linear = model.linear.bias + manual_embedding(model.linear.weights, batch)[..., 0].sum(1)
+    per_dim = pairwise_loops(manual_embedding(model.embedding, batch), reduce=False)  # (B, d)
+    model.eval()  # evaluation is Rendle's FM, unscaled
+    torch.testing.assert_close(model(batch), linear + per_dim.sum(-1), atol=1e-5, rtol=1e-5)
+    model.train()
+    torch.manual_seed(3)
+    out = model(batch)
+    torch.manual_seed(3)  # the same mask, drawn by hand: keep with probability 0.5, scale kept ones by 2
+    mask = torch.nn.functional.dropout(torch.ones_like(per_dim), 0.5, training=True)
+    assert set(mask.unique().tolist()) <= {0.0, 2.0} and (mask == 0).any() and (mask == 2).any()
+    torch.testing.assert_close(out, linear + (per_dim * mask).sum(-1), atol=1e-5, rtol=1e-5)
+    # without dropout a training-mode forward is the plain FM, and the option is range-checked like any dropout
+    plain = FM(SPACE, embed_dim=8)
+    plain.load_state_dict(model.state_dict())
+    torch.testing.assert_close(plain.train()(batch), linear + per_dim.sum(-1), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ConfigError, match="dropout"):
+        FM(SPACE, dropout=1.0)
