@@ -57,7 +57,7 @@ OPTION_PATTERNS = {
 NOTEST_REASON = re.compile(r"^<!--\s*notest:\s*\S.*-->\s*$")
 #: seconds one block may run, a guard against a block that trains for real, not a speed test. The slowest
 #: block (quickstart.md:16, two one-epoch trainings) took about 20 s with two trainings holding both cores,
-#: and twice ran past the former 40 s with pytest as a third job (2026-12-07); 90 s leaves CI's noisy cores room.
+#: and ran past the former 40 s with pytest as a third job (2026-12-07); 90 s leaves CI's noisy cores room.
 BLOCK_LIMIT_S = 90
 
 
