@@ -32,7 +32,8 @@ class FM(CTRModel):
     """
 
     #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel)
-    search_space = {"model.embed_dim": ("categorical", [8, 10, 16, 32, 64])}
+    search_space = {"model.embed_dim": ("categorical", [8, 10, 16, 32, 64]),
+                    "model.dropout": ("float", 0.0, 0.5)}
 
     def __init__(self, space: FeatureSpace, embed_dim: int = 10, field_dims: dict | None = None,
                  dropout: float = 0.0):
