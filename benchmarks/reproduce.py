@@ -51,10 +51,10 @@ PUBLISHED = {
     ("frappe", "fignn+"): (0.9848, "auc", BARS + ", AutoInt+ (the '+' target)"),
     ("frappe", "graphfm+"): (0.9848, "auc", BARS + ", AutoInt+ (the '+' target)"),
     ("frappe", "fives+"): (0.9848, "auc", BARS + ", AutoInt+ (the '+' target)"),
-    ("frappe-regression", "fm"): (0.3321, "rmse", "IFM paper (Hong et al. 2019), Table 3, embedding 256"),
+    ("frappe-regression", "fm"): (0.3321, "rmse", "IFM paper (Hong et al. 2019), Table 2, embedding 256"),
     ("frappe-regression", "afm"): (0.3102, "rmse", "AFM paper (Xiao et al. 2017), Table 2, embedding 256"),
-    ("frappe-regression", "ifm"): (0.3080, "rmse", "IFM paper (Hong et al. 2019), Table 3"),
-    ("frappe-regression", "inn"): (0.3071, "rmse", "IFM paper (Hong et al. 2019), Table 3"),
+    ("frappe-regression", "ifm"): (0.3080, "rmse", "IFM paper (Hong et al. 2019), Table 2"),
+    ("frappe-regression", "inn"): (0.3071, "rmse", "IFM paper (Hong et al. 2019), Table 2"),
 }
 QUICK = [("fm", "synthetic"), ("fignn", "synthetic"), ("fm", "movielens100k")]
 
