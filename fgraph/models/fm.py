@@ -40,11 +40,8 @@ class FM(CTRModel):
         super().__init__(space)
         self.linear = FieldLinear(space)
         self.embedding = FieldEmbedding(space, embed_dim, field_dims)
-        self.interaction = FMInteraction(reduce=dropout == 0.0)
-        self.dropout = nn.Dropout(dropout) if dropout > 0.0 else None
+        self.interaction = FMInteraction(reduce=False)   # (B, d): the vector the dropout acts on
+        self.dropout = nn.Dropout(dropout)                # p = 0 returns its input unchanged
 
     def forward(self, batch: TabularBatch) -> Tensor:
-        pair = self.interaction(self.embedding(batch))
-        if self.dropout is not None:
-            pair = self.dropout(pair).sum(-1)
-        return self.linear(batch) + pair
+        return self.linear(batch) + self.dropout(self.interaction(self.embedding(batch))).sum(-1)
