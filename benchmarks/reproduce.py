@@ -168,22 +168,27 @@ def write_table(results: Path, table: Path, command: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", help="models (default: every model with a shipped configuration)")
-    parser.add_argument("--datasets", nargs="+", help="data sets (default: those of the shipped configurations)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    # action="extend" everywhere: a repeated flag (--model-option a=1 --model-option b=2) adds to the first
+    # instead of silently replacing it, as the repeatable options of `fgraph train` and `fgraph tune` do.
+    parser.add_argument("--models", nargs="+", action="extend",
+                        help="models (default: every model with a shipped configuration)")
+    parser.add_argument("--datasets", nargs="+", action="extend",
+                        help="data sets (default: those of the shipped configurations)")
+    parser.add_argument("--seeds", nargs="+", type=int, action="extend", help="seeds (default: 0 1 2)")
     parser.add_argument("--quick", action="store_true", help=f"a small subset in minutes: {QUICK}, seed 0")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where run records go")
     parser.add_argument("--table", type=Path, default=TABLE, help="the Markdown table to write")
     parser.add_argument("--rerun", action="store_true", help="run again what is already recorded")
     parser.add_argument("--table-only", action="store_true", help="only rebuild the table from the records")
-    parser.add_argument("--model-option", nargs="+", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--model-option", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="model options on top of the shipped configuration's (values read as JSON when they "
                              "parse), for a variant; give --label with them")
-    parser.add_argument("--train-option", nargs="+", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--train-option", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="training options on top of the shipped configuration's, for a variant (with --label)")
     parser.add_argument("--label", help="the row's name for a variant (default: the model's name)")
     args = parser.parse_args(argv)
+    args.seeds = args.seeds or [0, 1, 2]
     from fgraph.configfile import key_values
 
     options = key_values(args.model_option, "--model-option") if args.model_option else {}

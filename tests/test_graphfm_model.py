@@ -48,6 +48,29 @@ def test_ablation_flags_change_the_architecture(planted):
     assert GraphFM(enc.space_).neighbours == [8, 4, 2]
 
 
+@pytest.mark.parametrize("gate", ["node", "flat"])
+def test_attentional_readout_scores_the_concatenated_layer_states(planted, gate):
+    """readout="attention" is Fi-GNN's attentional scoring over every field's concatenated layer states:
+    sum_i sigmoid(gate_i) * (w_s . h_i + b_s) + b, with the gate from h_i alone ("node") or from all fields."""
+    _, enc, data = planted
+    seed_everything(0)
+    model = GraphFM(enc.space_, embed_dim=4, neighbours=[8, 3], readout="attention", readout_gate=gate).eval()
+    for p in model.readout.parameters():                 # non-zero biases, so they are part of the check
+        torch.nn.init.normal_(p, std=0.3)
+    batch = first_batch(data["test"], 16)
+    states, _ = model.propagate(batch)
+    h = torch.cat(states, -1)                                                        # (B, n, 2 * 8)
+    head = model.readout.heads[0]
+    if gate == "node":
+        weight = torch.sigmoid(h @ head.gate.weight[0] + head.gate.bias[0])          # (B, n)
+    else:
+        weight = torch.sigmoid(h.reshape(16, -1) @ head.gate.weight.T + head.gate.bias)
+    expected = (weight * (h @ head.score.weight[0] + head.score.bias[0])).sum(1) + head.bias
+    torch.testing.assert_close(model(batch), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="gate"):
+        GraphFM(enc.space_, readout="attention", readout_gate="fields")
+
+
 def test_permuting_fields_permutes_node_states(planted):
     """Relabelling the fields of every instance permutes every layer's node states the same way."""
     _, enc, data = planted

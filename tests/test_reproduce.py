@@ -54,3 +54,20 @@ def test_a_labelled_variant_is_compared_with_its_models_published_figure(tmp_pat
         del reproduce.PUBLISHED[("synthetic-regression", "fm")]
     row = next(line for line in table.read_text().splitlines() if line.startswith("| synthetic | fm regression |"))
     assert f"{rec['test']['rmse']:.4f}" in row and "| 0.5 | a test source |" in row
+
+
+def test_repeated_flags_add_up_instead_of_replacing_each_other(tmp_path):
+    # `--train-option a=1 --train-option b=2` once kept only b=2 (argparse's default "store"), so a variant
+    # silently ran without a; now every repeat counts, as in `fgraph train`, and seeds add up the same way.
+    results, table = tmp_path / "results", tmp_path / "results.md"
+    argv = ["--models", "fm", "--datasets", "synthetic", "--seeds", "0", "--seeds", "1", "--results", str(results),
+            "--table", str(table), "--train-option", "epochs=1", "--train-option", "lr=0.02",
+            "--model-option", "dropout=0.1", "--label", "fm repeated"]
+    assert reproduce.main(argv) == 0
+    names = sorted(p.name for p in results.glob("*.json"))
+    assert names == ["fm_repeated-synthetic-seed0.json", "fm_repeated-synthetic-seed1.json"]
+    rec = json.loads((results / names[0]).read_text())
+    assert rec["train"]["epochs"] == 1 and rec["train"]["lr"] == 0.02 and rec["epochs_run"] == 1
+    assert rec["model_options"]["dropout"] == 0.1
+    with pytest.raises(Exception, match="twice"):
+        reproduce.main(argv[:-2] + ["--train-option", "epochs=2", "--label", "fm repeated"])
