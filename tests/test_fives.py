@@ -256,9 +256,13 @@ def trained(paired):
     return model.eval(), trainer
 
 
-def test_model_shapes_records_and_per_order_loss(paired):
+@pytest.mark.parametrize("readout", ["flatten", "attention", "mean"])
+def test_model_shapes_records_and_per_order_loss(paired, readout):
+    """Every readout of the search space gives one logit per order, the prediction their mean and the loss the
+    mean of the per-order losses."""
     _, enc, d = paired
-    model = build_model("fives", enc.space_, embed_dim=4, orders=4)
+    model = build_model("fives", enc.space_, embed_dim=4, orders=4, readout=readout)
+    assert len(model.readout.heads) == 4 and {h.pooling for h in model.readout.heads} == {readout}
     batch = next(iter(FieldLoader(d["train"], 16)))
     states, records = model.propagate(batch, record=True)
     assert [s.shape for s in states] == [(16, 6, 4)] * 4 and len(records) == 3
