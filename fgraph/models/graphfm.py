@@ -80,8 +80,9 @@ class GraphFM(FieldGraphModel):
                  interaction: bool = True, predict_layer: int | None = None, topk_mode: str = "hard",
                  scorer_hidden: int = 16, negative_slope: float = 0.2, residual: bool = False,
                  layer_norm: bool = False, dropout: float = 0.0, self_loops: bool = True, readout: str = "mean",
-                 readout_per_layer: bool = False, readout_gate: str = "node", deep_layers: Sequence[int] | None = None, deep_dropout: float = 0.0,
-                 deep_batch_norm: bool = False, state_norm: bool = True):
+                 readout_per_layer: bool = False, readout_gate: str = "node",
+                 deep_layers: Sequence[int] | None = None, deep_dropout: float = 0.0, deep_batch_norm: bool = False,
+                 state_norm: bool = True):
         super().__init__(space)
         n = space.num_fields
         if neighbours is None:
@@ -108,8 +109,8 @@ class GraphFM(FieldGraphModel):
         self._init_state_norm(state_norm, dims)
         layers = None if predict_layer is None else [predict_layer]
         self.readout = FieldReadout(n, dims, pooling=readout, per_layer=readout_per_layer, layers=layers,
-                                    gate=readout_gate, embed_dim=embed_dim, deep_layers=deep_layers, deep_dropout=deep_dropout,
-                                    deep_batch_norm=deep_batch_norm)
+                                    gate=readout_gate, embed_dim=embed_dim, deep_layers=deep_layers,
+                                    deep_dropout=deep_dropout, deep_batch_norm=deep_batch_norm)
 
     @staticmethod
     def _edge_attrs(conv: InteractionAttention, alpha, weight) -> dict:
