@@ -4,6 +4,10 @@ Training steps (forward + backward) at B = 4096, d = 16, n in {10, 39}, 2 thread
 repeats. Reports samples/s and the ratio fgraph / dense for the edge scorer, for top-k + attention, and for
 a whole 3-layer GraphFM (embedding lookup excluded: both sides start from the same (B, n, d) tensor).
 
+A second table times the attention layer on a top-k graph two ways inside fgraph: all n x n pair logits with
+the dropped pairs masked (what a top-k ``DenseAdj``, whose sources are distinct, gets) against gathering each
+node's k sources (what an adjacency without that promise gets), at d = 16 and at GraphFM's inner width 2d.
+
     python benchmarks/bench_graphfm.py [--repeats 5]
 """
 from __future__ import annotations
@@ -90,6 +94,16 @@ def main():
             f"GraphFM {m}": (lambda: model.dense(x), lambda: model.fgraph(x), model),
         }
         compare(cases, B, args.repeats, n)
+    header("gathered")
+    for n in args.fields:
+        for width in (d, 2 * d):
+            x = torch.randn(B * n, width, requires_grad=True)
+            adj = DenseAdj.complete(B, n)
+            kept, w = TopKEdges(math.ceil(n / 2))(EdgeScorer(width)(x, adj).detach(), adj)
+            gathered = DenseAdj(B, n, kept.index)                # same edges, no promise of distinct sources
+            conv = InteractionAttention(width, d, heads=2)
+            compare({f"attention d={width} k={kept.k}, masked": (
+                lambda: conv(x, gathered, w), lambda: conv(x, kept, w), conv)}, B, args.repeats, n)
 
 
 def dense_layer_from_kept(conv: InteractionAttention, x: torch.Tensor, adj: DenseAdj, w: torch.Tensor):

@@ -222,3 +222,22 @@ def test_readout_forms_match_their_equations():
     assert not torch.allclose(w_flat(flat_gate, h), w_flat(flat_gate, moved[1]))
     with pytest.raises(ValueError, match="gate must be one of"):
         FieldReadout(N, [3], "attention", gate="global")
+
+
+def test_dense_adj_distinct_sources_and_mask():
+    from fgraph.graph import DenseAdj
+    from fgraph.nn import TopKEdges
+    complete = DenseAdj.complete(2, 4)
+    assert complete.distinct and complete.mask().all()
+    no_loops = DenseAdj.complete(2, 4, self_loops=False)
+    assert no_loops.distinct and torch.equal(no_loops.mask()[0], ~torch.eye(4, dtype=torch.bool))
+    scores = torch.rand(complete.num_edges, generator=torch.Generator().manual_seed(0))
+    kept, _ = TopKEdges(2)(scores, complete)
+    assert kept.distinct and kept[1].distinct and kept.to("cpu").distinct
+    mask = kept.mask()
+    assert mask.shape == (2, 4, 4) and mask.sum(-1).eq(2).all()
+    for b, i, s in [(0, 1, 0), (1, 3, 1)]:
+        assert mask[b, i, kept.index[b, i, s]]
+    assert not DenseAdj(2, 4, kept.index).distinct          # a user's index makes no promise
+    assert not TopKEdges(1)(torch.rand(16), DenseAdj(2, 4, kept.index))[0].distinct
+    assert DenseAdj.from_scores(torch.rand(2, 4, 4), 2)[0].distinct

@@ -136,3 +136,50 @@ def test_dense_path_never_projects_messages(monkeypatch):
     conv.project_after_aggregation = False
     conv(x, adj, w)
     assert len(calls) == 1
+
+
+def _gathered(adj: DenseAdj) -> DenseAdj:
+    """The same edges without the promise of distinct sources: the layer then gathers the k sources."""
+    return DenseAdj(adj.num_graphs, adj.num_nodes, adj.local_index().expand(*adj.shape).clone(), distinct=False)
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+@pytest.mark.parametrize("topk", [1, 3, "no self-loops"])
+@pytest.mark.parametrize("edge_mode", ["message", "logit"])
+def test_masked_pairs_equal_gathered_sources(heads, topk, edge_mode):
+    """On a graph with distinct sources the layer scores all n x n pairs and masks the non-edges; that must be
+    the function of the gathered form (and of the hand computation), values, gradients and attention weights."""
+    torch.manual_seed(3)
+    conv = InteractionAttention(D_IN, D_OUT, heads=heads, edge_weight_mode=edge_mode)
+    if topk == "no self-loops":
+        g = torch.Generator().manual_seed(4)
+        x = torch.randn(B * N_FIELDS, D_IN, generator=g)
+        adj = DenseAdj.complete(B, N_FIELDS, self_loops=False)
+        w = torch.rand(adj.num_edges, generator=g)
+        index = adj.local_index().expand(*adj.shape)
+    else:
+        x, adj, w, index = graph(topk, "hard", seed=5)
+    assert adj.distinct and not adj.is_broadcast
+    masked, gathered = run(conv, x, adj, w, False), run(conv, x, _gathered(adj), w, False)
+    check(masked, gathered)
+    check(masked, run_hand(conv, x, index, adj, w))
+    alphas = [conv(x, a, w, return_attention_weights=True)[1][1] for a in (adj, _gathered(adj), adj.edge_index)]
+    assert alphas[0].shape == (adj.num_edges, heads)
+    for alpha in alphas[1:]:
+        torch.testing.assert_close(alpha, alphas[0], **TOL)
+
+
+def test_masked_pairs_get_no_attention_and_no_gradient():
+    """The masked-out pairs: zero attention under dropout too, and no gradient reaches the dropped sources'
+    features through them (a node's output depends on its kept sources only)."""
+    torch.manual_seed(6)
+    conv = InteractionAttention(D_IN, D_OUT, heads=2, dropout=0.5).train()
+    x, adj, w, index = graph(1, "hard", seed=7)
+    x = x.clone().requires_grad_(True)
+    out = conv(x, adj, w).view(B, N_FIELDS, -1)
+    b, i = 1, 2
+    out[b, i].sum().backward()
+    grad = x.grad.view(B, N_FIELDS, D_IN)
+    touched = {int(j) for j in grad[b].abs().sum(-1).nonzero().flatten()}
+    assert touched <= {i, int(index[b, i, 0])}
+    assert grad[[0, 2]].abs().sum() == 0

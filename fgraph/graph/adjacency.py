@@ -94,10 +94,15 @@ class DenseAdj:
         num_nodes: ``n``, nodes per graph.
         index: ``(B or 1, n, k)`` local source indices, or None for the complete graph.
         self_loops: for the complete graph, whether node ``i`` is its own neighbour.
+        distinct: a promise that no node lists a source twice in ``index`` (top-k selections keep it; the
+            complete graph is distinct by construction). Layers may then compute over all ``n x n`` pairs with
+            the dropped ones masked, which on a field graph is faster than gathering the ``k`` sources (see
+            :class:`~fgraph.nn.InteractionAttention`). Nothing checks the promise: with repeated sources and
+            ``distinct=True`` such a layer counts a repeated edge once.
     """
 
     def __init__(self, num_graphs: int, num_nodes: int, index: Tensor | None = None, self_loops: bool = True,
-                 device=None):
+                 device=None, distinct: bool = False):
         self.num_graphs = int(num_graphs)
         self.num_nodes = int(num_nodes)
         self.self_loops = bool(self_loops)
@@ -108,6 +113,7 @@ class DenseAdj:
             index = index.long()
             device = index.device
         self.index = index
+        self.distinct = bool(distinct) or index is None
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self._edge_index = None
 
@@ -125,7 +131,7 @@ class DenseAdj:
         """
         B, n, _ = scores.shape
         kept, index = torch.topk(scores, min(k, n), dim=-1)
-        return cls(B, n, index), kept
+        return cls(B, n, index, distinct=True), kept
 
     # -- shape ----------------------------------------------------------------------------------------
     @property
@@ -227,6 +233,17 @@ class DenseAdj:
         out = torch.zeros(B, n, n, dtype=w.dtype, device=w.device)
         return out.scatter_add_(2, self.local_index().expand(B, n, k), w)
 
+    def mask(self) -> Tensor:
+        """``(B or 1, n, n)`` boolean matrix, ``M[b, i, j]`` True where ``j -> i`` is an edge."""
+        n = self.num_nodes
+        if self.is_broadcast:
+            return torch.ones(1, n, n, dtype=torch.bool, device=self.device)
+        if self.is_complete:
+            return ~torch.eye(n, dtype=torch.bool, device=self.device).unsqueeze(0)
+        index = self.index
+        out = torch.zeros(index.size(0), n, n, dtype=torch.bool, device=index.device)
+        return out.scatter_(2, index, True)
+
     def remember_dense(self, weight: Tensor, dense: Tensor) -> None:
         """Record that ``dense`` ``(B, n, n)`` is :meth:`dense_adjacency` of the edge tensor ``weight`` (the same
         tensor object, not modified since), so that later calls return it instead of building it again."""
@@ -264,11 +281,11 @@ class DenseAdj:
     def __getitem__(self, idx: int) -> "DenseAdj":
         """The adjacency of graph ``idx`` alone."""
         index = None if self.index is None else self.index[idx if self.index.size(0) > 1 else 0].unsqueeze(0)
-        return DenseAdj(1, self.num_nodes, index, self.self_loops, self.device)
+        return DenseAdj(1, self.num_nodes, index, self.self_loops, self.device, self.distinct)
 
     def to(self, device) -> "DenseAdj":
         index = None if self.index is None else self.index.to(device)
-        return DenseAdj(self.num_graphs, self.num_nodes, index, self.self_loops, device)
+        return DenseAdj(self.num_graphs, self.num_nodes, index, self.self_loops, device, self.distinct)
 
     def __repr__(self) -> str:
         kind = "complete" + ("" if self.self_loops else ", no self-loops") if self.index is None else "top-k"

@@ -80,7 +80,7 @@ class TopKEdges(nn.Module):
             return adj, adj.flatten_edges(dense * mask)
         B, n, k0 = adj.shape
         index = adj.local_index().expand(B, n, k0).gather(-1, slot)
-        return DenseAdj(B, n, index), kept.reshape(-1)
+        return DenseAdj(B, n, index, distinct=adj.distinct), kept.reshape(-1)
 
     def extra_repr(self) -> str:
         return f"k={self.k}, mode={self.mode!r}"
