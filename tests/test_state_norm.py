@@ -84,3 +84,31 @@ def test_graphfm_learns_the_planted_pairs_from_a_tiny_init_only_with_state_norm(
         aucs[state_norm] = _fit_auc(model, data, epochs=1)
     assert aucs[False] < 0.62, aucs
     assert aucs[True] > 0.75, aucs
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_state_norm_eps_is_the_floor_of_every_norm(planted, name):
+    _, enc, _ = planted
+    model = build_model(name, enc.space_, embed_dim=8, state_norm=True, state_norm_eps=1e-20)
+    assert model.state_norm_eps == 1e-20 and all(m.eps == 1e-20 for m in model.state_norms)
+    assert all(m.eps == 1e-5 for m in build_model(name, enc.space_, embed_dim=8, state_norm=True).state_norms)
+    with pytest.raises(ValueError, match="state_norm_eps must be > 0"):
+        build_model(name, enc.space_, embed_dim=8, state_norm=True, state_norm_eps=0)
+
+
+@pytest.mark.parametrize("name", ["graphfm", "fives"])
+def test_a_small_floor_gives_the_tiny_init_states_unit_scale(planted, name):
+    """At N(0, 1e-4) embeddings the first interaction states have a standard deviation far below
+    sqrt(1e-5): torch's default floor leaves them tiny after the norm, a floor of 1e-20 standardises them."""
+    _, enc, data = planted
+    batch = next(iter(FieldLoader(data["train"], 256)))
+    stds = {}
+    for eps in (1e-5, 1e-20):
+        torch.manual_seed(0)
+        model = build_model(name, enc.space_, embed_dim=8, state_norm=True, state_norm_eps=eps).eval()
+        init_embeddings(model, "normal", std=1e-4)
+        with torch.no_grad():
+            states, _ = model.propagate(batch)
+        stds[eps] = float((states[1] if name == "fives" else states[0]).std(-1, unbiased=False).mean())
+    assert stds[1e-5] < 1e-2, stds
+    assert stds[1e-20] > 0.9, stds

@@ -34,6 +34,13 @@ class FieldGraphModel(CTRModel):
     FIVES) off the first-order plateau: their states are products of embeddings, so at the protocol's
     N(0, 1e-4) initialisation the cross terms are ~1e-8 and the model fits first-order effects only (see
     ``benchmarks/plateau.md``; FIVES on Frappe under ``--protocol bars``: test AUC 0.9376 without, 0.9781 with).
+
+    ``state_norm_eps`` is the norms' variance floor, :math:`\mathrm{LN}(\mathbf{h}) = (\mathbf{h} - \mu) /
+    \sqrt{\sigma^2 + \epsilon}`. With torch's default 1e-5 the norm rescales a state only once its variance
+    is above 1e-5: on Frappe at the N(0, 1e-4) initialisation GraphFM's first-layer states have a standard
+    deviation near 1e-9 and leave the norm near 3e-7, not 1, so the run waits on the plateau until the
+    embeddings have grown. A floor far below the states' variance (``benchmarks/plateau.md``) gives them unit
+    scale from the first step.
     A subclass builds the norms with :meth:`_init_state_norm` and applies them with :meth:`normalise_state`.
 
     The optional deep part (options ``deep_layers``, ``deep_dropout``, ``deep_batch_norm``, the same on every
@@ -65,10 +72,15 @@ class FieldGraphModel(CTRModel):
         states, e = self._states(batch)
         return self.readout.loss(states, batch.y, loss_fn, embeddings=e)
 
-    def _init_state_norm(self, state_norm: bool, dims: Sequence[int]) -> None:
-        """One LayerNorm per layer of widths ``dims`` if ``state_norm`` (``self.state_norms``), else none."""
-        self.state_norm = bool(state_norm)
-        self.state_norms = nn.ModuleList(nn.LayerNorm(int(d)) for d in dims) if self.state_norm else None
+    def _init_state_norm(self, state_norm: bool, dims: Sequence[int], eps: float = 1e-5) -> None:
+        """One LayerNorm per layer of widths ``dims`` if ``state_norm`` (``self.state_norms``), else none;
+        ``eps`` is the norms' variance floor (``state_norm_eps``)."""
+        eps = float(eps)
+        if not eps > 0:
+            raise ValueError(f"state_norm_eps must be > 0 (the LayerNorm's variance floor), got {eps}")
+        self.state_norm, self.state_norm_eps = bool(state_norm), eps
+        self.state_norms = (nn.ModuleList(nn.LayerNorm(int(d), eps=eps) for d in dims) if self.state_norm
+                            else None)
 
     def normalise_state(self, k: int, h: Tensor) -> Tensor:
         """Layer ``k``'s node states ``(N, d_k)`` (or ``(B, n, d_k)``), normalised if ``state_norm``."""

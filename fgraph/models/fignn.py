@@ -57,6 +57,8 @@ class FiGNN(FieldGraphModel):
             additive with the embeddings added back, so its states do not shrink, and on Frappe under
             ``--protocol bars`` the 3-step model stays on the plateau with it too (test AUC 0.9365, against
             0.9381 without); depth is what moves Fi-GNN (see ``fgraph/zoo/fignn-frappe.yaml``).
+        state_norm_eps: the variance floor of those LayerNorms (torch's 1e-5 by default; see
+            :class:`~fgraph.models.field_graph_model.FieldGraphModel` for what a smaller one changes).
     """
 
     #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel);
@@ -74,7 +76,7 @@ class FiGNN(FieldGraphModel):
                  attention_heads: int = 2, negative_slope: float = 0.2, readout: str = "attention",
                  readout_all_steps: bool = False, readout_gate: str = "node",
                  deep_layers: Sequence[int] | None = None, deep_dropout: float = 0.0, deep_batch_norm: bool = False,
-                 state_norm: bool = False):
+                 state_norm: bool = False, state_norm_eps: float = 1e-5):
         super().__init__(space)
         n = space.num_fields
         if steps < 0:
@@ -90,7 +92,7 @@ class FiGNN(FieldGraphModel):
         num_convs = 0 if steps == 0 else (1 if share_weights else steps)
         self.convs = nn.ModuleList(GatedFieldConv(embed_dim, n, gru=shared_gru) for _ in range(num_convs))
         num_states = max(steps, 1)
-        self._init_state_norm(state_norm, [embed_dim] * self.steps)
+        self._init_state_norm(state_norm, [embed_dim] * self.steps, state_norm_eps)
         layers = list(range(num_states)) if readout_all_steps else [num_states - 1]
         self.readout = FieldReadout(n, [embed_dim] * num_states, pooling=readout, layers=layers,
                                     gate=readout_gate, embed_dim=embed_dim, deep_layers=deep_layers,

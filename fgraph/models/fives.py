@@ -60,6 +60,8 @@ class FIVES(FieldGraphModel):
             states of Eq. 2 are products of embeddings and shrink with every order; on Frappe under
             ``--protocol bars`` FIVES stays on the first-order plateau without it (test AUC 0.9376) and
             reaches 0.9781 with it. False: the paper's Eq. 2 as written.
+        state_norm_eps: the variance floor of those LayerNorms (torch's 1e-5 by default; see
+            :class:`~fgraph.models.field_graph_model.FieldGraphModel` for what a smaller one changes).
     """
 
     #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel)
@@ -79,7 +81,7 @@ class FIVES(FieldGraphModel):
                  self_loops: bool = False, tau_start: float = 1.0, tau_end: float = 0.02, anneal_epochs: int = 10,
                  adjacency_init: float = 0.5, alpha1: float | None = None, alpha2: float = 5e-3,
                  readout: str = "flatten", deep_layers: Sequence[int] | None = None, deep_dropout: float = 0.0,
-                 deep_batch_norm: bool = False, state_norm: bool = True):
+                 deep_batch_norm: bool = False, state_norm: bool = True, state_norm_eps: float = 1e-5):
         super().__init__(space)
         if int(orders) < 2:
             raise ValueError(f"orders (the highest interaction order K) must be >= 2, got {orders}")
@@ -94,7 +96,7 @@ class FIVES(FieldGraphModel):
                                          tau_start=tau_start, tau_end=tau_end, anneal_epochs=anneal_epochs,
                                          init=adjacency_init)
         self.conv = AdjacencyPropagation(embed_dim, n)
-        self._init_state_norm(state_norm, [embed_dim] * (self.orders - 1))
+        self._init_state_norm(state_norm, [embed_dim] * (self.orders - 1), state_norm_eps)
         self.readout = FieldReadout(n, [embed_dim] * self.orders, pooling=readout, per_layer=True,
                                     embed_dim=embed_dim, deep_layers=deep_layers, deep_dropout=deep_dropout,
                                     deep_batch_norm=deep_batch_norm)

@@ -61,6 +61,8 @@ class GraphFM(FieldGraphModel):
             a product of two states, so without it the protocol's N(0, 1e-4) embeddings give messages ~1e-8
             and a constant output (test AUC 0.5000 on Frappe under ``--protocol bars``). False: the paper's
             layer as written.
+        state_norm_eps: the variance floor of those LayerNorms (torch's 1e-5 by default; see
+            :class:`~fgraph.models.field_graph_model.FieldGraphModel` for what a smaller one changes).
     """
 
     #: ``fgraph tune``'s search (with its shared learning rate and embedding regulariser; see CTRModel)
@@ -82,7 +84,7 @@ class GraphFM(FieldGraphModel):
                  layer_norm: bool = False, dropout: float = 0.0, self_loops: bool = True, readout: str = "mean",
                  readout_per_layer: bool = False, readout_gate: str = "node",
                  deep_layers: Sequence[int] | None = None, deep_dropout: float = 0.0, deep_batch_norm: bool = False,
-                 state_norm: bool = True):
+                 state_norm: bool = True, state_norm_eps: float = 1e-5):
         super().__init__(space)
         n = space.num_fields
         if neighbours is None:
@@ -106,7 +108,7 @@ class GraphFM(FieldGraphModel):
             self.convs.append(conv)
             d = conv.out_dim
             dims.append(d)
-        self._init_state_norm(state_norm, dims)
+        self._init_state_norm(state_norm, dims, state_norm_eps)
         layers = None if predict_layer is None else [predict_layer]
         self.readout = FieldReadout(n, dims, pooling=readout, per_layer=readout_per_layer, layers=layers,
                                     gate=readout_gate, embed_dim=embed_dim, deep_layers=deep_layers,
