@@ -39,8 +39,9 @@ class FieldGraphModel(CTRModel):
     \sqrt{\sigma^2 + \epsilon}`. With torch's default 1e-5 the norm rescales a state only once its variance
     is above 1e-5: on Frappe at the N(0, 1e-4) initialisation GraphFM's first-layer states have a standard
     deviation near 1e-9 and leave the norm near 3e-7, not 1, so the run waits on the plateau until the
-    embeddings have grown. A floor far below the states' variance (``benchmarks/plateau.md``) gives them unit
-    scale from the first step.
+    embeddings have grown. A floor far below the states' variance (1e-20) gives them unit scale from the first
+    step and removes that wait, but GraphFM then ended lower on Frappe (seed-0 validation AUC 0.9764 against
+    0.9802, ``benchmarks/plateau.md``), so the default stays 1e-5.
     A subclass builds the norms with :meth:`_init_state_norm` and applies them with :meth:`normalise_state`.
 
     The optional deep part (options ``deep_layers``, ``deep_dropout``, ``deep_batch_norm``, the same on every
