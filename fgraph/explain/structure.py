@@ -114,9 +114,8 @@ class _RecordReader(_Reader):
         out = []
         for rec in self.model.edge_records(batch):
             adj = rec.adj
-            B, n, k = adj.shape
-            mask = torch.zeros(B, n, n, dtype=torch.bool, device=adj.local_index().device)
-            mask.scatter_(2, adj.local_index().expand(B, n, k), True)
+            B, n, _ = adj.shape
+            mask = adj.mask().expand(B, n, n).contiguous()
             out.append(LayerWeights(mask, {name: _dense_edges(adj, v) for name, v in rec.edge_attrs.items()}))
         return out
 
