@@ -94,6 +94,43 @@ def test_gated_propagation_matches_batched_matrix_products_on_both_paths(x, gru,
     torch.testing.assert_close(general, ref, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("gru", ["gru", "gru without biases", "additive"])
+@pytest.mark.parametrize("graph", ["complete", "topk"])
+def test_gated_propagation_routes_agree_in_values_and_gradients(x, bias, gru, graph):
+    """The field-major products with the GRU's input weights folded in (a DenseAdj in the field-graph
+    layout), the per-field maps around propagate and nn.GRUCell (a DenseAdj with node types) and PyG's
+    gather / scatter (an edge_index) give one function, in values and in every gradient."""
+    torch.manual_seed(2)
+    cell = {"gru": True, "gru without biases": torch.nn.GRUCell(D, D, bias=False), "additive": False}[gru]
+    conv = GatedFieldConv(D, N, gru=cell, bias=bias)
+    with torch.no_grad():           # biases away from zero, so that one added in the wrong place shows
+        for p in conv.parameters():
+            if p.dim() == 1 or (p.dim() == 2 and p.size(0) == N):
+                p.uniform_(-1, 1)
+    if graph == "complete":
+        adj = DenseAdj.complete(B, N, self_loops=False)
+    else:
+        adj = DenseAdj(B, N, torch.argsort(torch.rand(B, N, N), -1)[..., :3])
+    types = torch.arange(N).repeat(B)
+    e0 = torch.randn(B * N, D)
+    results = []
+    for edges, node_type in ((adj, None), (adj, types), (adj.edge_index, types)):
+        conv.zero_grad()
+        h = x.reshape(B * N, D).clone().requires_grad_()
+        weight = torch.rand(adj.num_edges, generator=torch.Generator().manual_seed(3)).requires_grad_()
+        out = conv(h, edges, weight, node_type=node_type, residual=e0)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        results.append([out, h.grad, weight.grad] + [p.grad.clone() for p in conv.parameters()])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    if bias:
+        with torch.no_grad():
+            ref = gated_dense(conv, x, adj.dense_adjacency(adj.edges(weight)), e0.view(B, N, D))
+        torch.testing.assert_close(results[0][0], ref.reshape(B * N, D), atol=1e-5, rtol=1e-5)
+
+
 def test_self_attention_matches_autoint_on_both_paths(x):
     layer = FieldSelfAttention(D, 4, heads=2)
     flat = x.reshape(B * N, D)
