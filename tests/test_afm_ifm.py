@@ -17,7 +17,7 @@ from fgraph.data.schema import Schema, categorical, numeric
 from fgraph.errors import ConfigError
 from fgraph.explain import pair_graph
 from fgraph.models import AFM, FM, IFM, INN, DeepIFM, build_model
-from fgraph.nn import AttentiveEdgePooling, FieldAspect, FMInteraction, InteractionSampling
+from fgraph.nn import AttentiveEdgePooling, FieldAspect, FMInteraction, InteractionSampling, pair_products
 from fgraph.train import Trainer, TrainConfig, seed_everything
 from fgraph.train.optim import OptimConfig, resolve_groups
 from fgraph.train.protocols import apply_protocol
@@ -88,6 +88,36 @@ def test_pooling_matches_the_dense_reference_on_both_paths(x, options):
     torch.testing.assert_close(general_scaled, ref_scaled, atol=1e-5, rtol=1e-5)
     # reduce=False gives the weighted pair vectors that sum to the pooled output.
     torch.testing.assert_close(pool(x, reduce=False).sum(1), fast, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape, pairs", [
+    ((3, 6, 4), "upper"),                                   # dense field embeddings, all pairs i < j
+    ((3, 6, 4), [(0, 3), (3, 0), (2, 2), (0, 3)]),          # repeated, reversed and self pairs
+    ((9, 4), [(0, 1), (1, 0), (5, 8), (8, 8), (1, 5)]),     # node rows with a global edge_index
+])
+def test_pair_products_gradients_match_autograds_product(shape, pairs):
+    """pair_products keeps only x for its backward pass; its first and second derivatives are those of the
+    plain gathered product."""
+    torch.manual_seed(3)
+    x = torch.randn(*shape, dtype=torch.double, requires_grad=True)
+    n = shape[-2]
+    index = torch.triu_indices(n, n, 1) if pairs == "upper" else torch.tensor(pairs).t()
+    weight = torch.randn(*pair_products(x.detach(), index).shape, dtype=torch.double)
+
+    def plain(x):
+        return x.index_select(-2, index[0]) * x.index_select(-2, index[1])
+
+    out = pair_products(x, index)
+    torch.testing.assert_close(out, plain(x))
+    torch.testing.assert_close(pair_products(x.detach(), index), plain(x).detach())
+    (g,) = torch.autograd.grad((out * weight).sum(), x, create_graph=True)
+    (g_ref,) = torch.autograd.grad((plain(x) * weight).sum(), x, create_graph=True)
+    torch.testing.assert_close(g, g_ref)
+    (gg,) = torch.autograd.grad(g.pow(2).sum(), x)
+    (gg_ref,) = torch.autograd.grad(g_ref.pow(2).sum(), x)
+    torch.testing.assert_close(gg, gg_ref)
+    assert torch.autograd.gradcheck(lambda x: pair_products(x, index), (x,))
+    assert torch.autograd.gradgradcheck(lambda x: pair_products(x, index), (x,))
 
 
 def test_pooling_on_arbitrary_graphs_and_chosen_pairs(x):

@@ -20,13 +20,42 @@ def upper_pairs(num_nodes: int, device: torch.device = torch.device("cpu"), diag
     return torch.triu_indices(num_nodes, num_nodes, offset=0 if diagonal else 1, device=device)
 
 
+class _PairProducts(torch.autograd.Function):
+    """``x[..., rows, :] * x[..., cols, :]`` keeping only ``x`` for the backward pass: the two gathered
+    ``(.., P, d)`` operands are freed after the product (autograd's own product would keep both), and the
+    backward pass gathers again, one operand at a time, straight into the gradient it adds up.
+
+    Why: at B = 4096, n = 39, d = 16 each ``(B, P, d)`` tensor is 194 MB, and on CPU every fresh tensor of that
+    size is new pages for the kernel to zero. With autograd's product an INN training step took 1.9-2.5 s
+    against 1.8 s for its dense reference (``benchmarks/speed.py``); with this one 1.2-1.7 s, and IFM's
+    1.1 s against 1.8-1.9 s (2 threads, three steps each, side by side)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+        ctx.save_for_backward(x, rows, cols)
+        return x.index_select(-2, rows).mul_(x.index_select(-2, cols))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, rows, cols = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        # Differentiable ops only, so a double backward (create_graph=True) still works.
+        gx = grad.new_zeros(x.shape)
+        gx.index_add_(-2, rows, x.index_select(-2, cols).mul_(grad))
+        gx.index_add_(-2, cols, x.index_select(-2, rows).mul_(grad))
+        return gx, None, None
+
+
 def pair_products(x: Tensor, pairs: Tensor) -> Tensor:
     r""":math:`\mathbf{x}_i \odot \mathbf{x}_j` for every pair ``(i, j)`` of ``pairs`` ``(2, P)``.
 
     Works on node rows ``(N, d)`` with a global ``edge_index`` and on dense ``(B, n, d)`` field embeddings
     with local pairs shared by the batch (``(B, P, d)`` out): the node axis is the second to last.
     """
-    return x.index_select(-2, pairs[0]) * x.index_select(-2, pairs[1])
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _PairProducts.apply(x, pairs[0], pairs[1])
+    return x.index_select(-2, pairs[0]).mul_(x.index_select(-2, pairs[1]))
 
 
 class AttentiveEdgePooling(nn.Module):
