@@ -22,6 +22,7 @@ from ._validate import OptionErrors, as_annotated, as_bool, as_int, as_mapping
 from .errors import (CheckpointError, ColumnNotFoundError, ConfigError, DataError, InputFileError,
                      InputFileNotFoundError)
 from .models.base import MODELS, CTRModel, build_model, check_hparams
+from .configfile import apply_variants
 from .zoo import load_config as load_zoo_config
 from .train.checkpoint import check_same_space, to_plain
 from .train.run_dir import (RESUME_FIXED_OPTIONS, RUN_KEYS, STAGES_DIR, LoadedRun, RunDirectory,
@@ -505,6 +506,7 @@ def _layer_options(model, dataset, zoo, embed_dim, min_count, model_options, dat
     protocol's values. Returns them with the shipped configuration's path (or None)."""
     shipped, path = load_zoo_config(model, dataset) if zoo else ({}, None)
     model_options = as_mapping("model_options", model_options)
+    shipped = apply_variants(shipped, model_options)     # e.g. aim-frappe.yaml's settings for --base deepfm
     dataset_options = as_mapping("dataset_options", dataset_options)
     shipped_models = as_mapping("model_options", shipped.pop("model_options", None))
     if embed_dim is not None or "embed_dim" in model_options:   # the caller's embed_dim replaces the file's

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .configfile import key_values, read_config_file
+from .configfile import apply_variants, key_values, read_config_file
 from .errors import ConfigError, FgraphError
 
 # Options of `fgraph train` that set an argument of fgraph.api.train or a TrainConfig field: name -> (type, help).
@@ -218,6 +218,10 @@ def _train_run(args) -> int:
 
     # The config file's keys are the flags' names, read as the options they set (fgraph.configfile).
     options = read_config_file(args.config) if args.config else {}
+    if "variants" in options:   # the file's variant for the model options given as flags
+        flagged = {**options.get("model_options", {}), **_key_values(args.model_option, "--model-option"),
+                   **{name: getattr(args, name) for name in MODEL_OPTION_FLAGS if getattr(args, name) is not None}}
+        options = apply_variants(options, flagged)
     if options.pop("list_models", False) or args.list_models:
         print("\n".join(sorted(MODELS)))
         return 0

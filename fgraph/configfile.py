@@ -187,6 +187,8 @@ def normalise_config(data: dict, path) -> dict:
     ``model_options`` and ``dataset-option`` joins ``dataset_options``. ``list_models`` is kept for the
     command line. Unknown keys are refused, naming the key, the file and the closest known names.
     """
+    data = dict(data)
+    variants = _read_variants(data.pop("variants"), path) if "variants" in data else None
     for key in data:
         why = REFUSED_KEYS.get(key.replace("-", "_"))
         if why:
@@ -213,4 +215,60 @@ def normalise_config(data: dict, path) -> dict:
     for key in ("resume", "overwrite", "list_models"):
         if key in data:
             data[key] = as_bool(spelled[key], data[key], where=f"config file {path}:")
+    if variants:
+        data["variants"] = variants
     return data
+
+
+#: what a variant may not set: it refines the file's run, it does not name another one
+_NOT_IN_VARIANTS = ("model", "dataset", "source", "variants", "data", "valid", "test", "out", "resume", "overwrite")
+
+
+def _read_variants(raw, path) -> dict[str, dict[str, dict]]:
+    """A config file's ``variants`` entry, ``{model option: {value: options}}``, each ``options`` normalised
+    like the file's own top level. Values are kept as text, so ``2`` and ``"2"`` name the same variant."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path}: variants must map a model option to {{value: options}}, e.g. "
+                          f"variants: {{base: {{deepfm: {{lr: 1e-3}}}}}}; got a {type(raw).__name__}")
+    out: dict[str, dict[str, dict]] = {}
+    for option, by_value in raw.items():
+        if not isinstance(by_value, dict) or not by_value:
+            raise ConfigError(f"config file {path}: variants: {option} must map values of the model option "
+                              f"{option!r} to options, got {by_value!r}")
+        for value, body in by_value.items():
+            where = f"{path} (variants: {option}: {value})"
+            if not isinstance(body, dict):
+                raise ConfigError(f"config file {where}: a variant must be a mapping of options, got {body!r}")
+            bad = [k for k in body if str(k).replace("-", "_") in _NOT_IN_VARIANTS]
+            if bad:
+                raise ConfigError(f"config file {where}: a variant cannot set {bad}; set them at the top level")
+            out.setdefault(str(option), {})[str(value)] = normalise_config(body, where)
+    return out
+
+
+def apply_variants(options: dict, model_options: dict | None = None) -> dict:
+    """``options`` (from :func:`read_config_file`) with its ``variants`` resolved and removed.
+
+    For each model option that ``variants`` names, the value is taken from ``model_options`` (what the caller
+    gave: ``--base deepfm``, ``--model-option base=deepfm``), else from the file's own ``model_options``; the
+    variant for that value, if the file has one, is laid over the file's top level (its ``model_options``
+    merged into the file's). A value without a variant, or no value at all, leaves the file as it is. What
+    the caller gives still wins over the result.
+    """
+    variants = options.get("variants")
+    out = {k: v for k, v in options.items() if k != "variants"}
+    if not variants:
+        return out
+    given = dict(model_options or {})
+    merged = dict(out.get("model_options") or {})
+    for option, by_value in variants.items():
+        value = given.get(option, merged.get(option))
+        body = None if value is None else by_value.get(str(value))
+        if body is None:
+            continue
+        body = dict(body)
+        merged.update(body.pop("model_options", None) or {})
+        out.update(body)
+    if merged:
+        out["model_options"] = merged
+    return out

@@ -126,3 +126,64 @@ def test_every_shipped_configuration_is_valid_and_says_how_it_was_found(path, mo
     # Every option the file sets is one train() accepts, with a valid value.
     fg.check_train_options(model, dataset, embed_dim=embed_dim, min_count=min_count or 1,
                            model_options=model_options, dataset_options=dataset_options, **train_options)
+
+
+# -- variants: settings for one value of a model option ---------------------------------------------------------
+def _captured_train_options(monkeypatch, call):
+    seen = {}
+    monkeypatch.setattr(fg, "check_train_options", lambda *a, **kw: seen.update(kw) or (_ for _ in ()).throw(
+        RuntimeError("stop")))
+    with pytest.raises(RuntimeError, match="stop"):
+        call()
+    return seen
+
+
+def test_the_shipped_aim_file_has_a_variant_for_base_deepfm():
+    """`fgraph train --model aim --base deepfm --dataset frappe` gets the settings reported for AIM(DeepFM);
+    another base, or none, gets the file's top level; the caller's options still win."""
+    def layered(model_options, **train):
+        return fg._layer_options("aim", "frappe", True, None, None, model_options, None, None, train)[5]
+
+    deep = layered({"base": "deepfm"})
+    assert (deep["embedding_regularizer"], deep["lr_patience"], deep["patience"]) == (0.05, 1, 4)
+    for other in ({"base": "fm"}, {"base": "ipnn"}, {}):
+        plain = layered(other)
+        assert plain["embedding_regularizer"] == 1e-3 and plain["patience"] == 2, other
+    assert layered({"base": "deepfm"}, patience=7)["patience"] == 7
+
+
+def test_a_config_file_variant_follows_the_flag(tmp_path, monkeypatch):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("model: aim\nlr: 2e-3\nmodel_options: {max_order: 2}\n"
+                    "variants:\n  base:\n    deepfm: {lr: 5e-3, model_options: {max_order: 3}}\n"
+                    "  max_order:\n    3: {batch_size: 256}\n")
+
+    def run(*flags):
+        return _captured_train_options(monkeypatch, lambda: main(
+            ["train", "--config", str(mine), "--no-zoo", "--out", str(tmp_path / "r")] + list(flags) + TINY))
+
+    deep = run("--base", "deepfm")
+    assert float(deep["lr"]) == 5e-3 and deep["model_options"]["max_order"] == 3
+    assert "batch_size" not in deep          # variants are matched on what was given, not on each other
+    plain = run("--base", "fm")
+    assert float(plain["lr"]) == 2e-3 and plain["model_options"]["max_order"] == 2
+    flagged = run("--max-order", "3")        # a flag chooses a variant too (YAML's 3 and the flag's 3 agree)
+    assert flagged["batch_size"] == 256
+    assert float(run("--base", "deepfm", "--lr", "0.01")["lr"]) == 0.01   # a flag wins over the variant
+
+
+@pytest.mark.parametrize("text, message", [
+    ("variants: [base]\n", "variants must map a model option"),
+    ("variants: {base: deepfm}\n", "variants: base must map values"),
+    ("variants: {base: {deepfm: 3}}\n", "a variant must be a mapping"),
+    ("variants: {base: {deepfm: {model: fm}}}\n", r"a variant cannot set \['model'\]"),
+    ("variants: {base: {deepfm: {lerning_rate: 1}}}\n", r"variants: base: deepfm\).*unknown option"),
+])
+def test_bad_variants_are_refused_with_the_file_and_the_entry(tmp_path, text, message):
+    from fgraph.errors import ConfigError
+
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: aim\n" + text)
+    with pytest.raises(ConfigError, match=message) as info:
+        read_config_file(path)
+    assert str(path) in str(info.value)
