@@ -219,7 +219,7 @@ def _train_run(args) -> int:
     # The config file's keys are the flags' names, read as the options they set (fgraph.configfile).
     options = read_config_file(args.config) if args.config else {}
     if "variants" in options:   # the file's variant for the model options given as flags
-        flagged = {**options.get("model_options", {}), **_key_values(args.model_option, "--model-option"),
+        flagged = {**_key_values(args.model_option, "--model-option"),
                    **{name: getattr(args, name) for name in MODEL_OPTION_FLAGS if getattr(args, name) is not None}}
         options = apply_variants(options, flagged)
     if options.pop("list_models", False) or args.list_models:

@@ -259,10 +259,11 @@ def apply_variants(options: dict, model_options: dict | None = None) -> dict:
     out = {k: v for k, v in options.items() if k != "variants"}
     if not variants:
         return out
-    given = dict(model_options or {})
+    # Values are matched on what was given and on the file's own model_options, never on another variant's.
+    chosen = {**(out.get("model_options") or {}), **(model_options or {})}
     merged = dict(out.get("model_options") or {})
     for option, by_value in variants.items():
-        value = given.get(option, merged.get(option))
+        value = chosen.get(option)
         body = None if value is None else by_value.get(str(value))
         if body is None:
             continue

@@ -53,9 +53,7 @@ def pair_products(x: Tensor, pairs: Tensor) -> Tensor:
     Works on node rows ``(N, d)`` with a global ``edge_index`` and on dense ``(B, n, d)`` field embeddings
     with local pairs shared by the batch (``(B, P, d)`` out): the node axis is the second to last.
     """
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _PairProducts.apply(x, pairs[0], pairs[1])
-    return x.index_select(-2, pairs[0]).mul_(x.index_select(-2, pairs[1]))
+    return _PairProducts.apply(x, pairs[0], pairs[1])
 
 
 class AttentiveEdgePooling(nn.Module):
